@@ -1,0 +1,97 @@
+"""Every file name, metadata key and environment setting of hub-publish, defined once.
+
+Environment settings of the Hub *client* (``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE``,
+``HF_TOKEN``, ...) are huggingface_hub's own and are read by huggingface_hub; they are not
+redefined here. This module only holds hub-publish's settings.
+
+This module must stay import-light: no TensorFlow, no Keras.
+"""
+
+from __future__ import annotations
+
+import os
+
+# --------------------------------------------------------------------------------------
+# Folder format (a packaged model folder == Keras' own unzipped `.keras` layout + extras)
+# --------------------------------------------------------------------------------------
+CONFIG_FILE = "config.json"  # Keras serialization of the model (Keras' own name)
+METADATA_FILE = "metadata.json"  # Keras' metadata + hub-publish's keys below
+WEIGHTS_FILE = "model.weights.h5"  # Keras' own weights file name
+WEIGHTS_INDEX_FILE = "model.weights.json"  # Keras' sharded-weights index (save_weights(max_shard_size=))
+WEIGHTS_SHARD_GLOB = "model_*.weights.h5"  # shard names Keras writes next to the index
+OPTIMIZER_FILE = "optimizer.weights.h5"  # optimizer state, only when asked for
+CARD_FILE = "README.md"  # model card
+GRAPH_FILE = "graph.json"  # class-free functional DAG of the model
+TRAINING_CURVES_FILE = "training_curves.png"
+MODEL_PLOT_FILE = "model.png"
+
+# --------------------------------------------------------------------------------------
+# metadata.json keys
+# --------------------------------------------------------------------------------------
+# Written by Keras itself (saving_lib) and kept with Keras' meaning.
+META_KERAS_VERSION = "keras_version"
+META_DATE_SAVED = "date_saved"
+# hub-publish's own keys live under one sub-object so Keras' keys never collide with ours.
+META_ROOT = "hub_publish"
+META_FORMAT_VERSION = "format_version"
+META_VERSION = "version"  # hub-publish version that wrote the folder
+META_BACKEND = "backend"
+META_CLASS_NAME = "class_name"  # e.g. "MnistModel"
+META_REGISTERED_NAME = "registered_name"  # e.g. "hub_publish>MnistModel"
+META_MODULE = "module"  # python module defining the class
+META_PARAMETER_COUNT = "parameter_count"
+META_INPUTS = "inputs"  # input spec: [{name, shape, dtype, key?}]
+META_OUTPUTS = "outputs"  # output spec: [{name, shape, dtype}]
+META_INPUT_STRUCTURE = "input_structure"  # "single" | "list" | "dict"
+META_FILES = "files"  # {file name: {sha256, size}} for every weights file
+META_SHA256 = "sha256"
+META_SIZE = "size"
+META_HEAD_LAYER = "head_layer"  # name of the classification head, for surgery recipes
+META_TRAINING = "training"  # training record (see hub_publish.training)
+META_BASE_MODEL = "base_model"  # lineage: {repo_id, revision, relation}
+META_LIBRARY_VERSIONS = "library_versions"
+
+FORMAT_VERSION = 1
+
+# Training record keys (under META_TRAINING)
+TRAIN_DATASET = "dataset"
+TRAIN_EPOCHS = "epochs"
+TRAIN_BATCH_SIZE = "batch_size"
+TRAIN_STEPS_PER_EPOCH = "steps_per_epoch"
+TRAIN_OPTIMIZER = "optimizer"
+TRAIN_OPTIMIZER_CONFIG = "optimizer_config"
+TRAIN_LOSS = "loss"
+TRAIN_METRICS = "metrics"
+TRAIN_HISTORY = "history"  # {metric name: [value per epoch]}
+TRAIN_TEST_METRICS = "test_metrics"  # {metric name: value}
+TRAIN_WALL_TIME = "wall_time_s"
+TRAIN_HARDWARE = "hardware"
+TRAIN_BACKEND = "backend"
+TRAIN_LIBRARY_VERSIONS = "library_versions"
+TRAIN_NUM_TRAIN_EXAMPLES = "num_train_examples"
+TRAIN_NUM_TEST_EXAMPLES = "num_test_examples"
+TRAIN_TEST_SPLIT = "test_split"
+TRAIN_DISTRIBUTE = "distribute"
+
+# Keras registration package of hub-publish's own classes
+KERAS_PACKAGE = "hub_publish"
+# Module prefixes trusted by the loader without the caller naming them
+TRUSTED_MODULE_PREFIXES = ("hub_publish", "keras")
+
+# Default head layer name in the zoo (the seed's name)
+DEFAULT_HEAD_LAYER = "classification_head"
+
+# --------------------------------------------------------------------------------------
+# Environment settings of hub-publish (read once, here)
+# --------------------------------------------------------------------------------------
+ENV_DATA_DIR = "HUB_PUBLISH_DATA_DIR"  # where the embedded Hub server stores repos by default
+ENV_SERVER_CONFIG = "HUB_PUBLISH_SERVER_CONFIG"  # users/tokens config file of the embedded server
+ENV_SERVER_TOKENS = "HUB_PUBLISH_SERVER_TOKENS"  # "user=token,user2=token2[:org1:org2]"
+ENV_MAX_UPLOAD = "HUB_PUBLISH_MAX_UPLOAD_BYTES"
+ENV_TFDS_DATA_DIR = "TFDS_DATA_DIR"  # tensorflow-datasets' own setting, honoured for `mnist`
+
+DEFAULT_DATA_DIR = os.path.expanduser(os.environ.get(ENV_DATA_DIR, "~/.cache/hub_publish/hub"))
+DEFAULT_MAX_UPLOAD_BYTES = int(os.environ.get(ENV_MAX_UPLOAD, str(5 * 1024**3)))
+
+# The public Hub; pushes to any other endpoint disable Xet (see docs/hub.md).
+PUBLIC_HUB_ENDPOINT = "https://huggingface.co"
