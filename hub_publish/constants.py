@@ -19,7 +19,7 @@ METADATA_FILE = "metadata.json"  # Keras' metadata + hub-publish's keys below
 WEIGHTS_FILE = "model.weights.h5"  # Keras' own weights file name
 WEIGHTS_INDEX_FILE = "model.weights.json"  # Keras' sharded-weights index (save_weights(max_shard_size=))
 WEIGHTS_SHARD_GLOB = "model_*.weights.h5"  # shard names Keras writes next to the index
-OPTIMIZER_FILE = "optimizer.weights.h5"  # optimizer state, only when asked for
+
 CARD_FILE = "README.md"  # model card
 GRAPH_FILE = "graph.json"  # class-free functional DAG of the model
 TRAINING_CURVES_FILE = "training_curves.png"
@@ -95,3 +95,21 @@ DEFAULT_MAX_UPLOAD_BYTES = int(os.environ.get(ENV_MAX_UPLOAD, str(5 * 1024**3)))
 
 # The public Hub; pushes to any other endpoint disable Xet (see docs/hub.md).
 PUBLIC_HUB_ENDPOINT = "https://huggingface.co"
+
+# --------------------------------------------------------------------------------------
+# Server
+# --------------------------------------------------------------------------------------
+# Settings of the embedded Hub-compatible server (hub_publish.server). Env settings are read
+# here and only here; the server module reads these names.
+SERVER_TOKENS_SPEC = os.environ.get(ENV_SERVER_TOKENS, "")  # "user=token[:org...],user2=token2"
+SERVER_CONFIG_PATH = os.environ.get(ENV_SERVER_CONFIG) or None  # JSON or YAML users file
+DEFAULT_SERVER_HOST = "127.0.0.1"
+DEFAULT_SERVER_PORT = 8000
+# The Hub's rule, mimicked by the preupload endpoint: a file goes through LFS when it is at
+# least this big, or when a `filter=lfs` pattern of the repo's .gitattributes matches it.
+SERVER_LFS_THRESHOLD_BYTES = 10 * 1024 * 1024
+SERVER_TREE_PAGE_SIZE = 1000  # entries per page of the tree listing (the Hub's number)
+SERVER_TREE_PAGE_SIZE_EXPAND = 50  # ... when `expand=True` (the Hub's number)
+SERVER_LIST_PAGE_SIZE = 1000  # repos per page of /api/models
+SERVER_SIGNED_URL_TTL_S = 3600  # lifetime of LFS upload URLs and Xet CAS tokens
+SERVER_STARTUP_TIMEOUT_S = 30.0  # how long HubServer waits for a subprocess server to answer

@@ -1,0 +1,27 @@
+"""Errors hub-publish raises for bad input. Each message says what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class HubPublishError(Exception):
+    """Base class: a user-facing error whose message is one clear line."""
+
+
+class ModelFolderError(HubPublishError):
+    """A model folder (local or downloaded) is missing, incomplete or unreadable."""
+
+
+class IntegrityError(ModelFolderError):
+    """A weights file does not match the sha256 / size recorded in metadata.json."""
+
+
+class ClassMismatchError(HubPublishError):
+    """``Cls.from_pretrained`` was pointed at a folder that holds another class."""
+
+
+class UnsafeModelError(HubPublishError):
+    """Loading would need to run code from the folder (e.g. a Lambda with bytecode)."""
+
+
+class UnknownLayersError(HubPublishError):
+    """The class-free graph needs custom layers that are not registered."""

@@ -1,0 +1,278 @@
+"""The Hub client side of hub-publish: push a model folder, download a snapshot.
+
+Everything goes through huggingface_hub (HfApi, snapshot_download, its cache, retries, progress
+bars and env settings such as HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE); this module only
+adds packaging, the no-op re-push rule and clear error messages. The same code talks to
+huggingface.co and to the embedded server (`hub_publish.server`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub_publish import __version__, constants
+from hub_publish.errors import HubPublishError, ModelFolderError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: the commit on the Hub (unchanged when nothing changed)."""
+
+    repo_id: str
+    commit_id: str
+    commit_url: str | None
+    repo_url: str
+    revision: str
+    changed: bool
+    pr_url: str | None = None
+
+
+def push_to_hub(
+    model_or_folder: "keras.Model | str | os.PathLike",
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    branch: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+    endpoint: str | None = None,
+    **save_kwargs: Any,
+) -> PushResult:
+    """Push a model (packaged on the fly) or a packaged folder to a Hub repo.
+
+    The repo is created if needed (``exist_ok``), and the branch too. Files whose content is
+    already on the Hub are not sent again, and a push that changes nothing creates no commit.
+
+    Args:
+        model_or_folder: A Keras functional model or a folder written by `save_pretrained`.
+        repo_id: ``namespace/name``.
+        private: Create the repo as private (an existing repo keeps its visibility).
+        token: Hub token (default: huggingface_hub's: ``HF_TOKEN`` or the login cache).
+        branch: Target branch (created from the default branch if missing; default ``main``).
+        commit_message: Commit summary.
+        create_pr: Open a pull request instead of committing to the branch.
+        endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
+        **save_kwargs: Passed to `save_pretrained` when a model is given.
+
+    Returns:
+        A `PushResult` with the commit id and URLs.
+
+    Raises:
+        HubPublishError: The folder is not a model folder, or the Hub refused the push (the
+            message says why: authentication, permissions, invalid name, ...).
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
+    with _hub_errors(repo_id, branch), _xet_for(api.endpoint):
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        repo_id = repo_url.repo_id
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        before = api.repo_info(repo_id, revision=branch).sha
+        with _as_folder(model_or_folder, repo_id, save_kwargs) as folder:
+            _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(folder),
+                revision=branch,
+                commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
+                create_pr=create_pr,
+                delete_patterns=None if create_pr else [constants.WEIGHTS_SHARD_GLOB],
+            )
+    changed = info.oid != before
+    return PushResult(
+        repo_id=repo_id,
+        commit_id=info.oid,
+        commit_url=info.commit_url,
+        repo_url=str(repo_url),
+        revision=branch or "main",
+        changed=changed,
+        pr_url=info.pr_url,
+    )
+
+
+def download_snapshot(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    endpoint: str | None = None,
+) -> tuple[Path, str | None]:
+    """Download (or find in the cache) a repo snapshot with huggingface_hub.
+
+    Args:
+        repo_id: ``namespace/name``.
+        revision: Branch, tag or commit sha.
+        token, cache_dir, force_download, local_files_only, endpoint: As in
+            ``huggingface_hub.snapshot_download``.
+
+    Returns:
+        The snapshot folder and the commit sha it holds.
+
+    Raises:
+        HubPublishError: Unknown repo or revision, no access, offline with nothing cached, ...
+    """
+    from huggingface_hub import snapshot_download
+
+    with _hub_errors(repo_id, revision):
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            endpoint=endpoint,
+            library_name="hub-publish",
+            library_version=__version__,
+        )
+    path = Path(folder)
+    return path, (path.name if _SHA.match(path.name) else None)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any]) -> Iterator[Path]:
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = Path(model_or_folder)
+        if not (folder / constants.CONFIG_FILE).is_file():
+            raise ModelFolderError(f"{folder} is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save.")
+        if save_kwargs:
+            raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
+        from hub_publish.loading import verify_folder
+
+        verify_folder(folder)  # never publish a folder whose weights do not match its metadata
+        yield folder
+        return
+    from hub_publish.packaging import save_pretrained
+
+    with tempfile.TemporaryDirectory(prefix="hub-publish-push-") as tmp:
+        yield save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
+
+
+def _class_name(folder: Path) -> str:
+    try:
+        return json.loads((folder / constants.CONFIG_FILE).read_text())["class_name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "model"
+
+
+def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> None:
+    """Reuse the remote ``date_saved`` when nothing else in metadata.json changed.
+
+    Keras stamps every save with the time; without this, re-pushing an unchanged model would
+    always differ by that one field and create a commit.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+
+    local_path = folder / constants.METADATA_FILE
+    try:
+        remote_path = hf_hub_download(
+            repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
+            cache_dir=tempfile.mkdtemp(prefix="hub-publish-meta-"),
+        )
+    except (EntryNotFoundError, RevisionNotFoundError):
+        return
+    local = json.loads(local_path.read_text())
+    remote = json.loads(Path(remote_path).read_text())
+    date = constants.META_DATE_SAVED
+    if {k: v for k, v in local.items() if k != date} == {k: v for k, v in remote.items() if k != date}:
+        local[date] = remote.get(date)
+        if local_path.read_text() != Path(remote_path).read_text():
+            # Write back in the same formatting as packaging writes it.
+            local_path.write_text(json.dumps(local, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _xet_for(endpoint: str) -> Iterator[None]:
+    """Disable the Xet transfer protocol for endpoints other than huggingface.co.
+
+    huggingface_hub reads ``constants.HF_HUB_DISABLE_XET`` at call time, so this switch applies to
+    the calls made inside the block only. Other Hub servers (the embedded one included) speak
+    classic LFS; see docs/hub.md.
+    """
+    from huggingface_hub import constants as hf_constants
+
+    previous = hf_constants.HF_HUB_DISABLE_XET
+    if endpoint.rstrip("/") != constants.PUBLIC_HUB_ENDPOINT:
+        hf_constants.HF_HUB_DISABLE_XET = True
+    try:
+        yield
+    finally:
+        hf_constants.HF_HUB_DISABLE_XET = previous
+
+
+@contextlib.contextmanager
+def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions into one clear line each."""
+    from huggingface_hub import errors
+
+    where = f"{repo_id}" + (f"@{revision}" if revision else "")
+    try:
+        yield
+    except errors.GatedRepoError:
+        raise HubPublishError(f"{repo_id} is gated; request access on the Hub, then pass a token.") from None
+    except errors.RepositoryNotFoundError:
+        raise HubPublishError(
+            f"repo {repo_id} not found (or it is private and the token cannot see it); check the id, the endpoint "
+            "(HF_ENDPOINT) and the token."
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise HubPublishError(f"revision {revision!r} not found in {repo_id}; use a branch, tag or commit sha that exists.") from None
+    except errors.RemoteEntryNotFoundError as exc:
+        raise HubPublishError(f"a file is missing from {where}: {_first_line(exc)}") from None
+    except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError):
+        raise HubPublishError(
+            f"{where} is not in the local cache and the Hub cannot be used (offline mode or no connection); "
+            "load it once while online, or unset HF_HUB_OFFLINE."
+        ) from None
+    except errors.HFValidationError as exc:
+        raise HubPublishError(f"invalid repo id or revision for {where}: {_first_line(exc)}") from None
+    except errors.HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        hint = {
+            401: "the token is missing or invalid: pass --token / token= or set HF_TOKEN",
+            403: "the token may not write to this namespace",
+            409: "conflict",
+            412: "the branch moved meanwhile; pull and push again",
+            413: "the upload is larger than the server allows",
+        }.get(status, "the Hub refused the request")
+        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {_first_line(exc)})") from None
+    except _transport_errors() as exc:
+        raise HubPublishError(f"cannot reach the Hub for {where}: {_first_line(exc)}; check HF_ENDPOINT and the network.") from None
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures as huggingface_hub's HTTP stack raises them."""
+    try:
+        import httpx2  # huggingface_hub 2.x's HTTP client
+
+        return (ConnectionError, httpx2.TransportError)
+    except ImportError:  # pragma: no cover
+        return (ConnectionError,)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

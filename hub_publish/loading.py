@@ -1,0 +1,389 @@
+"""Load a hub-publish folder back: resolve -> verify -> rebuild (the loading half of packaging).
+
+Resolve: a local folder, or a Hub repo fetched with huggingface_hub's ``snapshot_download``
+(its cache, revisions, offline mode and retries). Verify: config and metadata parse, every
+weights file matches the sha256 and size recorded in metadata.json. Rebuild: the registered
+class when it is available and trusted, else the class-free graph (``graph.json``); weights
+loaded last. Nothing is returned until all of it succeeded.
+
+Security: Keras' ``safe_mode`` stays on, and no module is imported because a config names it:
+only hub-publish's own modules, Keras, and the modules the caller lists in ``trusted_modules``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub_publish import constants
+from hub_publish.errors import (
+    ClassMismatchError,
+    HubPublishError,
+    IntegrityError,
+    ModelFolderError,
+    UnknownLayersError,
+    UnsafeModelError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+
+class HubPublishWarning(UserWarning):
+    """Loading succeeded, but not exactly as asked (class-free fallback, newer Keras, ...)."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a loaded model came from (used for lineage of derived models)."""
+
+    folder: Path
+    repo_id: str | None = None
+    revision: str | None = None  # as asked: branch, tag or sha
+    commit: str | None = None  # the resolved commit sha (pinned revision)
+    class_free: bool = False
+
+
+_SOURCES: "weakref.WeakKeyDictionary[Any, ModelSource]" = weakref.WeakKeyDictionary()
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def from_pretrained(
+    repo_id_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    compile: bool = False,
+    trusted_modules: Iterable[str] = (),
+    endpoint: str | None = None,
+    expected_class: type | None = None,
+) -> "keras.Model":
+    """Load a model saved by `hub_publish.save_pretrained` (or by Keras' own folder / hf:// saving).
+
+    Args:
+        repo_id_or_path: A local folder, ``hf://namespace/name[@revision]`` or ``namespace/name``.
+        revision: Branch, tag or commit sha on the Hub (default: the main branch).
+        token: Hub token (default: huggingface_hub's, from ``HF_TOKEN`` or the login cache).
+        cache_dir: huggingface_hub cache folder (default: ``HF_HUB_CACHE`` under ``HF_HOME``).
+        force_download: Download again even if cached (repairs a corrupted cache entry).
+        local_files_only: Use the cache only (also implied by ``HF_HUB_OFFLINE=1``).
+        compile: Restore the compile config (optimizer, loss, metrics) saved with the model.
+        trusted_modules: Modules (or packages) that may be imported to get the model's class.
+        endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
+        expected_class: Refuse a folder holding another class (used by ``Cls.from_pretrained``).
+
+    Returns:
+        The model: an instance of its registered class when that class is available and trusted,
+        else a plain Keras Functional with the same layers and weights (with a warning).
+
+    Raises:
+        ModelFolderError: The folder is missing, or its config/metadata is missing or garbled.
+        IntegrityError: A weights file does not match metadata.json.
+        ClassMismatchError: The folder holds another class than ``expected_class``.
+        UnsafeModelError: The config holds code (e.g. a Lambda with bytecode).
+        UnknownLayersError: The class-free graph needs custom layers that are not available.
+    """
+    import keras
+
+    import hub_publish.models  # noqa: F401  (registers the zoo's classes)
+
+    source = _resolve(
+        repo_id_or_path,
+        revision=revision,
+        token=token,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        endpoint=endpoint,
+    )
+    folder = source.folder
+    config = _read_json(folder, constants.CONFIG_FILE, required=True)
+    metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
+    weights = _weights_path(folder)
+    verify_folder(folder, metadata)
+    _warn_if_newer_keras(metadata, keras.version())
+
+    trusted = tuple(trusted_modules)
+    cls, why_not = _resolve_class(config, trusted)
+    if expected_class is not None:
+        _check_class(config, cls, expected_class)
+    if cls is not None:
+        model = _deserialize(config, compile=compile, what=f"{constants.CONFIG_FILE} in {folder}")
+    else:
+        model = _load_class_free(folder, config, why_not)
+        source = ModelSource(source.folder, source.repo_id, source.revision, source.commit, class_free=True)
+    _load_weights(model, weights)
+    _SOURCES[model] = source
+    return model
+
+
+def source_of(model: Any) -> ModelSource | None:
+    """Where a model returned by `from_pretrained` came from, or None for other models."""
+    return _SOURCES.get(model)
+
+
+def verify_folder(folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> list[str]:
+    """Check every weights file of a folder against the sha256 and size in metadata.json.
+
+    Args:
+        folder: The model folder.
+        metadata: Its parsed metadata.json (read from the folder when None).
+
+    Returns:
+        The names of the files checked (empty for a folder without recorded hashes, such as
+        one written by Keras' own ``model.save``).
+
+    Raises:
+        IntegrityError: A file is missing, or its size or sha256 differs from the record.
+    """
+    from hub_publish.packaging import file_digest
+
+    folder = Path(folder)
+    if metadata is None:
+        metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
+    files = (metadata.get(constants.META_ROOT) or {}).get(constants.META_FILES) or {}
+    for name, record in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise IntegrityError(f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.")
+        expected_size = record.get(constants.META_SIZE)
+        actual_size = path.stat().st_size
+        if expected_size is not None and actual_size != expected_size:
+            raise IntegrityError(
+                f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
+                "(truncated or altered); re-download it (force_download=True) or re-save the model."
+            )
+        if file_digest(path)[constants.META_SHA256] != record.get(constants.META_SHA256):
+            raise IntegrityError(
+                f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
+                "re-download it (force_download=True) or re-save the model."
+            )
+    return list(files)
+
+
+# ----------------------------------------------------------------------------- resolve
+
+
+def parse_repo_ref(ref: str) -> tuple[str, str | None]:
+    """Split ``hf://namespace/name[@revision]`` (or ``namespace/name[@revision]``) into id and revision."""
+    body = ref[len("hf://") :] if ref.startswith("hf://") else ref
+    repo_id, _, rev = body.partition("@")
+    return repo_id.strip("/"), (rev or None)
+
+
+def _resolve(
+    repo_id_or_path: str | os.PathLike,
+    *,
+    revision: str | None,
+    token: str | bool | None,
+    cache_dir: str | os.PathLike | None,
+    force_download: bool,
+    local_files_only: bool,
+    endpoint: str | None,
+) -> ModelSource:
+    ref = os.fspath(repo_id_or_path)
+    is_hf = isinstance(repo_id_or_path, str) and ref.startswith("hf://")
+    if not is_hf:
+        path = Path(ref).expanduser()
+        if path.is_dir():
+            return ModelSource(folder=path.resolve())
+        if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _REPO_ID.match(ref.split("@")[0]):
+            raise ModelFolderError(f"no model folder at {ref}; pass an existing folder or a Hub repo id such as 'org/name'.")
+    repo_id, ref_revision = parse_repo_ref(ref)
+    if ref_revision and revision and ref_revision != revision:
+        raise HubPublishError(f"{ref} names revision {ref_revision!r} but revision={revision!r} was passed; give one.")
+    revision = revision or ref_revision
+    if not _REPO_ID.match(repo_id):
+        raise HubPublishError(f"{repo_id!r} is not a valid Hub repo id; expected 'namespace/name'.")
+    from hub_publish.hub import download_snapshot
+
+    folder, commit = download_snapshot(
+        repo_id,
+        revision=revision,
+        token=token,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        endpoint=endpoint,
+    )
+    return ModelSource(folder=folder, repo_id=repo_id, revision=revision, commit=commit)
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def _read_json(folder: Path, name: str, *, required: bool) -> Any:
+    path = folder / name
+    if not path.is_file():
+        if required:
+            raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with hub_publish.save_pretrained).")
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.") from None
+    if not isinstance(value, dict):
+        raise ModelFolderError(f"{name} in {folder} is not a JSON object; re-download (force_download=True) or re-save the model.")
+    return value
+
+
+def _weights_path(folder: Path) -> Path:
+    for name in (constants.WEIGHTS_INDEX_FILE, constants.WEIGHTS_FILE):
+        if (folder / name).is_file():
+            return folder / name
+    raise ModelFolderError(f"{folder} has no {constants.WEIGHTS_FILE} (nor sharded {constants.WEIGHTS_INDEX_FILE}); re-save the model.")
+
+
+def _warn_if_newer_keras(metadata: Mapping[str, Any], installed: str) -> None:
+    from packaging.version import InvalidVersion, Version
+
+    saved = metadata.get(constants.META_KERAS_VERSION)
+    if not saved:
+        return
+    try:
+        newer = Version(str(saved)) > Version(installed)
+    except InvalidVersion:
+        return
+    if newer:
+        warnings.warn(
+            f"this model was saved with Keras {saved}, newer than the installed Keras {installed}; "
+            "if loading fails, upgrade Keras.",
+            HubPublishWarning,
+            stacklevel=3,
+        )
+
+
+# ----------------------------------------------------------------------------- rebuild
+
+
+def _is_trusted(module: str, trusted: tuple[str, ...]) -> bool:
+    for prefix in (*constants.TRUSTED_MODULE_PREFIXES, *trusted):
+        if module == prefix or module.startswith(prefix + "."):
+            return True
+    return False
+
+
+def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple[type | None, str]:
+    """The model's class if it may be used, else None and why (for the fallback warning)."""
+    import keras
+
+    module = str(config.get("module") or "")
+    class_name = str(config.get("class_name") or "?")
+    registered = config.get("registered_name") or class_name
+    if module == "keras" or module.startswith("keras."):
+        return keras.Model, ""  # Keras' own classes: Keras resolves them itself
+    cls = keras.saving.get_registered_object(registered)
+    if cls is not None:
+        return cls, ""
+    if not module:
+        return None, f"class {class_name!r} is not registered"
+    if not _is_trusted(module, trusted):
+        return None, (
+            f"class {class_name!r} comes from module {module!r}, which is not trusted and was not imported; "
+            f"pass trusted_modules=({module!r},) if you trust it"
+        )
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        return None, f"class {class_name!r} from module {module!r} is not available ({exc})"
+    cls = keras.saving.get_registered_object(registered)
+    if cls is None:
+        return None, f"module {module!r} does not register class {registered!r}"
+    return cls, ""
+
+
+def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) -> None:
+    import keras
+
+    registered = config.get("registered_name") or config.get("class_name")
+    if cls is not None and cls is not keras.Model and issubclass(cls, expected):
+        return
+    expected_name = keras.saving.get_registered_name(expected)
+    raise ClassMismatchError(
+        f"this folder holds {registered}, not {expected_name}; load it with hub_publish.from_pretrained() "
+        f"or with {registered.split('>')[-1]}.from_pretrained()."
+    )
+
+
+def _deserialize(config: Mapping[str, Any], *, compile: bool, what: str) -> "keras.Model":
+    import keras
+
+    config = dict(config)
+    if not compile:
+        config["compile_config"] = None
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
+            raise UnsafeModelError(
+                f"{what} holds Python code (such as a Lambda layer with bytecode) and loading it would run that code; "
+                "refused. Only load it with keras safe_mode=False if you trust its author."
+            ) from None
+        raise ModelFolderError(f"cannot rebuild the model from {what}: {message}") from None
+    if not isinstance(model, keras.Model):
+        raise ModelFolderError(f"{what} does not describe a Keras model (got {type(model).__name__}).")
+    return model
+
+
+def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str) -> "keras.Model":
+    graph = _read_json(folder, constants.GRAPH_FILE, required=False)
+    if graph is None:
+        raise ModelFolderError(f"{why_not}, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class.")
+    missing = sorted(_unknown_layers(graph))
+    if missing:
+        raise UnknownLayersError(
+            f"the model's graph needs custom layers that are not available: {', '.join(missing)}; "
+            "import the modules that register them (or pass trusted_modules=...)."
+        )
+    warnings.warn(
+        f"{why_not}; loaded the class-free graph instead (a keras Functional with the same layers and weights).",
+        HubPublishWarning,
+        stacklevel=3,
+    )
+    return _deserialize(graph, compile=False, what=f"{constants.GRAPH_FILE} in {folder}")
+
+
+def _unknown_layers(graph: Mapping[str, Any]) -> set[str]:
+    """Custom (non-Keras) objects named anywhere in the graph config that are not registered."""
+    import keras
+
+    unknown: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            module = node.get("module")
+            if isinstance(module, str) and "class_name" in node and "config" in node:
+                if not (module == "keras" or module.startswith("keras.") or module == "builtins"):
+                    name = node.get("registered_name") or node.get("class_name")
+                    if keras.saving.get_registered_object(name) is None:
+                        unknown.add(f"{name} (module {module})")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(graph.get("config", {}))
+    return unknown
+
+
+def _load_weights(model: "keras.Model", weights: Path) -> None:
+    try:
+        model.load_weights(str(weights))
+    except (ValueError, OSError, KeyError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFolderError(f"cannot load {weights.name} into the model: {message}") from None
