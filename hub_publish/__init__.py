@@ -39,3 +39,20 @@ def __getattr__(name: str) -> Any:
     value = module if module_name.endswith("." + name) else getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _register_zoo_if_keras_loaded() -> None:
+    """Register the zoo's classes with Keras when Keras is already imported.
+
+    ``import hub_publish`` must stay cheap, so it never imports Keras itself. But a user who
+    imported Keras first and then hub_publish expects ``keras.saving.load_model`` to know
+    ``hub_publish>MnistModel``: Keras (and so the backend) is loaded anyway then, and this costs
+    only the zoo module. Otherwise ``import hub_publish.models`` registers them.
+    """
+    import sys
+
+    if "keras" in sys.modules:
+        importlib.import_module("hub_publish.models")
+
+
+_register_zoo_if_keras_loaded()

@@ -1,0 +1,242 @@
+"""The ``hub-publish`` command line (click).
+
+Start-up stays light: this module imports neither TensorFlow nor Keras; each command imports
+what it needs when it runs. A user error prints one line on stderr and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub_publish import __version__, constants
+from hub_publish.errors import HubPublishError
+
+ZOO = ("MnistModel", "MnistDictModel")
+DATASETS = ("digits", "mnist")
+
+
+class _Group(click.Group):
+    """Turns expected errors into one line on stderr and exit status 1 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HubPublishError as exc:
+            _fail(str(exc))
+        except (ValueError, FileNotFoundError, PermissionError) as exc:
+            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _quiet_backends() -> None:
+    # TensorFlow's C++ start-up chatter is noise on a command line (users can override it).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hub-publish")
+def main() -> None:
+    """Distribute Keras 3 functional-subclassed models through the Hugging Face Hub.
+
+    Train, package, push, pull, inspect and cut models; run a Hub-compatible server for
+    offline work and CI. The Hub endpoint comes from HF_ENDPOINT (default huggingface.co),
+    the token from HF_TOKEN or `hf auth login`.
+    """
+    _quiet_backends()
+
+
+# ----------------------------------------------------------------------------- train / save
+
+
+@main.command()
+@click.option("--model", "model_name", type=click.Choice(ZOO), default="MnistModel", show_default=True, help="Zoo class to train.")
+@click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True, help="digits is embedded; mnist needs TFDS data.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the dataset's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the dataset's).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="TFDS data_dir for mnist (else TFDS_DATA_DIR).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", type=click.Path(file_okay=False), required=True, help="Folder to write the packaged model to.")
+def train(model_name: str, dataset: str, epochs: int | None, batch_size: int | None, learning_rate: float | None,
+          data_dir: str | None, seed: int, output: str) -> None:
+    """Train a zoo model and package it into a folder."""
+    from hub_publish.training import train_and_package
+
+    kwargs = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "data_dir": data_dir}.items() if v is not None}
+    folder, record = train_and_package(model_name, output, dataset=dataset, seed=seed, **kwargs)
+    metrics = record.get(constants.TRAIN_TEST_METRICS, {})
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    click.echo(f"trained {model_name} on {dataset}: {shown}")
+    click.echo(f"packaged: {folder}")
+
+
+@main.command()
+@click.argument("source")
+@click.argument("output", type=click.Path(file_okay=False))
+@click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for SOURCE's classes (repeatable).")
+@click.option("--max-shard-size", type=float, default=None, help="Shard the weights into files of at most this many GB.")
+@click.option("--include-optimizer", is_flag=True, help="Keep the optimizer state.")
+def save(source: str, output: str, trusted: tuple[str, ...], max_shard_size: float | None, include_optimizer: bool) -> None:
+    """Package SOURCE into a hub-publish folder at OUTPUT.
+
+    SOURCE is a zoo class name (an untrained model with default arguments), a Keras `.keras`
+    file or folder, or another hub-publish folder (re-packaged).
+    """
+    from hub_publish.packaging import save_pretrained
+
+    model = _model_from_source(source, trusted)
+    folder = save_pretrained(model, output, max_shard_size=max_shard_size, include_optimizer=include_optimizer)
+    click.echo(f"packaged {type(model).__name__} ({model.count_params():,} parameters): {folder}")
+
+
+def _model_from_source(source: str, trusted: tuple[str, ...]) -> Any:
+    if source in ZOO:
+        from hub_publish import models
+
+        return getattr(models, source)()
+    path = Path(source)
+    if path.suffix == ".keras" and path.is_file():
+        import importlib
+
+        import keras
+
+        import hub_publish.models  # noqa: F401
+
+        for module in trusted:
+            importlib.import_module(module)
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except (TypeError, ValueError) as exc:
+            raise HubPublishError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+    if path.is_dir():
+        from hub_publish.loading import from_pretrained
+
+        return from_pretrained(path, trusted_modules=trusted)
+    raise HubPublishError(f"{source!r} is neither a zoo model ({', '.join(ZOO)}) nor a .keras file or model folder.")
+
+
+# ----------------------------------------------------------------------------- inspect / card
+
+
+@main.command()
+@click.argument("path")
+@click.option("--revision", default=None, help="Branch, tag or commit sha when PATH is a repo id.")
+@click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for the model's class.")
+def inspect(path: str, revision: str | None, trusted: tuple[str, ...]) -> None:
+    """Show a model folder or Hub repo: summary, layer walk, input spec, weight hashes."""
+    from hub_publish.inspection import describe
+
+    click.echo(describe(path, revision=revision, trusted_modules=trusted))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), default=None, help="Jinja2 card template.")
+@click.option("--validate", is_flag=True, help="Check the rendered card and exit non-zero on problems.")
+@click.option("--repo-id", default=None, help="Repo id used in the card's usage snippets.")
+def card(folder: str, template: str | None, validate: bool, repo_id: str | None) -> None:
+    """Render FOLDER's model card (README.md) from the model and its metadata."""
+    from model_cards.render import render_folder_card
+
+    path, problems = render_folder_card(folder, template=template, repo_id=repo_id, validate=validate)
+    click.echo(f"card written: {path}")
+    if validate:
+        if problems:
+            _fail("card is invalid: " + "; ".join(problems))
+        click.echo("card is valid")
+
+
+# ----------------------------------------------------------------------------- hub
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--branch", default=None, help="Target branch (created if missing).")
+@click.option("--message", "-m", default=None, help="Commit message.")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing.")
+@click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the login cache).")
+def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None, create_pr: bool,
+         endpoint: str | None, token: str | None) -> None:
+    """Push a packaged FOLDER to the Hub repo REPO_ID."""
+    from hub_publish.hub import push_to_hub
+
+    result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
+                         create_pr=create_pr, endpoint=endpoint)
+    state = "pushed" if result.changed else "unchanged (no new commit)"
+    click.echo(f"{state}: {result.repo_id}@{result.revision} commit {result.commit_id}")
+    click.echo(result.pr_url or result.commit_url or result.repo_url)
+
+
+@main.command()
+@click.argument("repo_id")
+@click.option("--revision", default=None, help="Branch, tag or commit sha.")
+@click.option("--dest", type=click.Path(file_okay=False), default=None, help="Copy the verified folder here.")
+@click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
+@click.option("--token", default=None, help="Hub token.")
+@click.option("--force-download", is_flag=True, help="Download again even if cached.")
+def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | None, token: str | None, force_download: bool) -> None:
+    """Download REPO_ID into the Hub cache (and DEST), verifying the weights' hashes."""
+    import shutil
+
+    from hub_publish.hub import download_snapshot
+    from hub_publish.loading import parse_repo_ref, verify_folder
+
+    repo, ref_revision = parse_repo_ref(repo_id)
+    folder, commit = download_snapshot(repo, revision=revision or ref_revision, token=token, endpoint=endpoint, force_download=force_download)
+    checked = verify_folder(folder)
+    if dest:
+        target = Path(dest)
+        if target.exists() and any(target.iterdir()):
+            raise HubPublishError(f"{target} exists and is not empty; choose an empty or new --dest.")
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+        folder = target
+    click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(checked)} weights file(s) verified)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=constants.DEFAULT_DATA_DIR, show_default=True)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None, envvar=constants.ENV_SERVER_CONFIG,
+              help="Users/tokens/organisations file (JSON or YAML), see docs/hub.md.")
+@click.option("--token", "tokens", multiple=True, help="USER=TOKEN[:ORG...] (repeatable).")
+@click.option("--max-upload-bytes", type=click.IntRange(min=1), default=None, help="Largest accepted file.")
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple[str, ...], max_upload_bytes: int | None, log_level: str) -> None:
+    """Run the embedded Hub-compatible server (for offline work, CI and rehearsals)."""
+    from hub_publish.server import serve as run_server
+
+    run_server(host=host, port=port, data_dir=data_dir, config=config, tokens=tokens,
+               max_upload_bytes=max_upload_bytes, log_level=log_level)
+
+
+# ----------------------------------------------------------------------------- quickstart
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(file_okay=False), default="runs/quickstart", show_default=True, help="Working folder.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs.")
+@click.option("--endpoint", default=None, help="Use this Hub instead of starting the embedded one (or set HF_ENDPOINT).")
+@click.option("--repo-id", default="demo/mnist-digits", show_default=True, help="Repo to push to.")
+@click.option("--token", default=None, help="Hub token for --endpoint / HF_ENDPOINT.")
+def quickstart(output: str, epochs: int | None, endpoint: str | None, repo_id: str, token: str | None) -> None:
+    """The main job on the embedded default: train on digits, package, load back, verify, cut and re-head."""
+    from hub_publish.quickstart import run
+
+    run(Path(output), epochs=epochs, endpoint=endpoint, repo_id=repo_id, token=token, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
