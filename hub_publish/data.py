@@ -235,11 +235,14 @@ def _mnist(data_dir: str | os.PathLike | None, download: bool) -> tuple["tf.data
         )
     except Exception as err:  # tfds raises AssertionError when not prepared, network errors when downloading
         if download:
-            hint = f"could not download it ({type(err).__name__}: {err}); run `tfds build mnist --data_dir DIR` on a machine with network access and copy DIR here"
+            problem = f"and downloading it failed ({type(err).__name__}: {err})"
+            fix = "Prepare it on a machine with network access (`tfds build mnist --data_dir DIR`), copy DIR here"
         else:
-            hint = "prepare it with `tfds build mnist --data_dir DIR` (needs network) or pass download=True"
+            problem = "and download=False"
+            fix = "Prepare it once with network access (`tfds build mnist --data_dir DIR`, or download=True)"
         raise DatasetNotAvailableError(
-            f"MNIST is not prepared in {where}: {hint}, then pass data_dir=DIR or set {constants.ENV_TFDS_DATA_DIR}=DIR."
+            f"MNIST is not prepared in {where} {problem}. {fix}, "
+            f"then pass data_dir=DIR or set {constants.ENV_TFDS_DATA_DIR}=DIR."
         ) from err
     meta = _SourceInfo(
         name=_TFDS_NAME,
