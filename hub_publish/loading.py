@@ -120,6 +120,7 @@ def from_pretrained(
     if expected_class is not None:
         _check_class(config, cls, expected_class)
     if cls is not None:
+        _check_known_layers(config)
         model = _deserialize(config, compile=compile, what=f"{constants.CONFIG_FILE} in {folder}")
     else:
         model = _load_class_free(folder, config, why_not)
@@ -343,18 +344,22 @@ def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str) -> "
     graph = _read_json(folder, constants.GRAPH_FILE, required=False)
     if graph is None:
         raise ModelFolderError(f"{why_not}, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class.")
-    missing = sorted(_unknown_layers(graph))
-    if missing:
-        raise UnknownLayersError(
-            f"the model's graph needs custom layers that are not available: {', '.join(missing)}; "
-            "import the modules that register them (or pass trusted_modules=...)."
-        )
+    _check_known_layers(graph)
     warnings.warn(
         f"{why_not}; loaded the class-free graph instead (a keras Functional with the same layers and weights).",
         HubPublishWarning,
         stacklevel=3,
     )
     return _deserialize(graph, compile=False, what=f"{constants.GRAPH_FILE} in {folder}")
+
+
+def _check_known_layers(config: Mapping[str, Any]) -> None:
+    missing = sorted(_unknown_layers(config))
+    if missing:
+        raise UnknownLayersError(
+            f"the model's graph needs custom layers that are not available: {', '.join(missing)}; "
+            "import the modules that register them (or pass trusted_modules=...)."
+        )
 
 
 def _unknown_layers(graph: Mapping[str, Any]) -> set[str]:
