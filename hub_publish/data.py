@@ -235,7 +235,7 @@ def _mnist(data_dir: str | os.PathLike | None, download: bool) -> tuple["tf.data
         )
     except Exception as err:  # tfds raises AssertionError when not prepared, network errors when downloading
         if download:
-            problem = f"and downloading it failed ({type(err).__name__}: {err})"
+            problem = f"and downloading it failed ({type(err).__name__}: {' '.join(str(err).split())})"
             fix = "Prepare it on a machine with network access (`tfds build mnist --data_dir DIR`), copy DIR here"
         else:
             problem = "and download=False"
