@@ -391,6 +391,19 @@ def create_app(
         meta = await run_in_threadpool(storage.update_settings, repo_id, private=private)
         return {"private": meta.private, "gated": False}
 
+    @app.post("/api/validate-yaml")
+    async def validate_yaml(request: Request) -> Response:
+        """huggingface_hub calls this before committing a README.md (``HfApi._validate_yaml``)."""
+        body = await json_body(request)
+        error = _front_matter_error(str(body.get("content") or ""))
+        if error:
+            return JSONResponse(
+                {"errors": [{"message": error}], "warnings": []},
+                status_code=400,
+                headers={"X-Error-Message": _header_safe(error)},
+            )
+        return JSONResponse({"errors": [], "warnings": []})
+
     # ------------------------------------------------------------------ model info and listing
     @app.get("/api/models")
     def list_models(request: Request) -> Response:
@@ -865,6 +878,25 @@ def _front_matter(text: str) -> dict[str, Any] | None:
             except yaml.YAMLError:
                 return None
             return data if isinstance(data, dict) else None
+    return None
+
+
+def _front_matter_error(text: str) -> str | None:
+    """Why a model card's YAML front matter is invalid, or None when it is fine (or absent)."""
+    if not text.startswith("---"):
+        return None
+    lines = text.splitlines()
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        return "The YAML metadata block of README.md is not closed by a '---' line."
+    import yaml
+
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        return f"Invalid YAML in README.md metadata: {exc}"
+    if data is not None and not isinstance(data, dict):
+        return "README.md metadata must be a YAML mapping."
     return None
 
 
