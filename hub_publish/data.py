@@ -4,7 +4,8 @@ Every pipeline yields uint8 images of shape (H, W, 1) (the models rescale them t
 integer class labels::
 
     train: batch -> cache -> shuffle(reshuffle_each_iteration=True) -> repeat -> prefetch
-           (consumed with ``steps_per_epoch = num_train // batch_size``)
+           (consumed with ``steps_per_epoch = num_train // batch_size``; as in the guide, the
+           shuffle reorders the cached batches every epoch)
     test:  batch -> cache -> prefetch (one pass)
 
 Sources:
@@ -206,7 +207,10 @@ def _digits() -> tuple["tf.data.Dataset", "tf.data.Dataset", _SourceInfo]:
     info = _SourceInfo(
         name="digits",
         source="sklearn.datasets.load_digits",
-        split=f"stratified {1 - _DIGITS_TEST_FRACTION:.0%}/{_DIGITS_TEST_FRACTION:.0%}, random_state={_DIGITS_SPLIT_SEED}",
+        split=(
+            f"stratified {1 - _DIGITS_TEST_FRACTION:.0%}/{_DIGITS_TEST_FRACTION:.0%}, "
+            f"random_state={_DIGITS_SPLIT_SEED}"
+        ),
         num_train=len(y_train),
         num_test=len(y_test),
         num_classes=len(digits.target_names),
@@ -219,7 +223,9 @@ def _digits() -> tuple["tf.data.Dataset", "tf.data.Dataset", _SourceInfo]:
     )
 
 
-def _mnist(data_dir: str | os.PathLike | None, download: bool) -> tuple["tf.data.Dataset", "tf.data.Dataset", _SourceInfo]:
+def _mnist(
+    data_dir: str | os.PathLike | None, download: bool
+) -> tuple["tf.data.Dataset", "tf.data.Dataset", _SourceInfo]:
     import tensorflow_datasets as tfds
 
     data_dir = os.fspath(data_dir) if data_dir is not None else os.environ.get(constants.ENV_TFDS_DATA_DIR) or None

@@ -137,7 +137,8 @@ def train(
     import keras
 
     epochs = _check_positive_int("epochs", epochs)
-    if learning_rate is not None and not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+    valid_rate = isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
+    if learning_rate is not None and (isinstance(learning_rate, bool) or not valid_rate):
         raise ValueError(f"learning_rate must be a positive number or None; got {learning_rate!r}")
     keras.utils.set_random_seed(seed)
     model = _resolve_model(model)
@@ -255,7 +256,9 @@ def _optimizer(optimizer: Any, learning_rate: float | None) -> "keras.optimizers
     try:
         return keras.optimizers.get({"class_name": optimizer, "config": config})
     except (ValueError, TypeError) as err:
-        raise ValueError(f"unknown optimizer {optimizer!r}; use a Keras optimizer name such as 'adam' or 'sgd'") from err
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; use a Keras optimizer name such as 'adam' or 'sgd'"
+        ) from err
 
 
 def _hardware() -> dict[str, Any]:
