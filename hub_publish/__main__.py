@@ -1,0 +1,5 @@
+"""``python -m hub_publish`` runs the command line."""
+
+from hub_publish.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""The hub-publish command line: help, user errors, and real subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import hub_publish
+from hub_publish import constants
+from hub_publish.cli import main
+from hub_publish.models import MnistModel
+
+from conftest import REPO_ROOT, subprocess_env
+
+COMMANDS = ["train", "save", "inspect", "card", "push", "pull", "serve", "quickstart"]
+
+
+def _cli(*args: str, cwd: Path | None = None, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub_publish.cli", *args], capture_output=True, text=True,
+                          env=subprocess_env(**env), cwd=cwd or REPO_ROOT, timeout=timeout)
+
+
+def test_help_does_not_import_tensorflow_or_keras():
+    code = (
+        "import sys; from click.testing import CliRunner; from hub_publish.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import hub_publish; assert 'tensorflow' not in sys.modules\n"
+        "print(r.output)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
+    assert out.returncode == 0, out.stderr
+    for command in COMMANDS:
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_save_inspect_and_card(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["save", "MnistDictModel", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "76,810 parameters" in result.output
+    result = runner.invoke(main, ["inspect", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    for expected in ("hub_publish.models.mnist.MnistDictModel", "layer walk:", "classification_head (Dense)",
+                     "image key='image': shape (None, None, None, 1) dtype uint8", "model.weights.h5", "sha256"):
+        assert expected in result.output
+    result = runner.invoke(main, ["card", str(tmp_path / "m"), "--validate"])
+    assert result.exit_code == 0, result.output
+    assert "card is valid" in result.output
+
+
+def test_save_converts_a_keras_file(tmp_path):
+    model = MnistModel()
+    model.save(tmp_path / "plain.keras")
+    result = CliRunner().invoke(main, ["save", str(tmp_path / "plain.keras"), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert type(hub_publish.from_pretrained(tmp_path / "out")) is MnistModel
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["inspect", "/no/such/folder"], "Error: no model folder at /no/such/folder"),
+        (["save", "NotAModel", "out"], "is neither a zoo model"),
+        (["train", "--epochs", "0", "-o", "x"], "Invalid value for '--epochs'"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args, message, tmp_path):
+    out = _cli(*args, cwd=tmp_path)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
+
+
+def test_tampered_folder_is_reported_in_one_line(tmp_path):
+    folder = hub_publish.save_pretrained(MnistModel(), tmp_path / "m")
+    weights = folder / constants.WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-10])
+    out = _cli("inspect", str(folder))
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "truncated or altered" in errors[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_train_command_packages_a_model(tmp_path):
+    out = _cli("train", "--epochs", "2", "-o", str(tmp_path / "trained"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "packaged:" in out.stdout
+    meta = json.loads((tmp_path / "trained" / constants.METADATA_FILE).read_text())
+    assert meta[constants.META_ROOT][constants.META_TRAINING][constants.TRAIN_EPOCHS] == 2
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    out = _cli("quickstart", "--output", str(tmp_path / "qs"), cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    text = out.stdout
+    for expected in ("1/5", "2/5", "3/5", "4/5", "5/5", "bit-identical", "76,369 parameters", "commit ", "done:"):
+        assert expected in text, text
+    assert (tmp_path / "qs" / "mnist-digits" / constants.WEIGHTS_FILE).is_file()
