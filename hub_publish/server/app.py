@@ -336,7 +336,7 @@ def create_app(
             raise Unauthorized("Authentication required to create a repo: send a token.")
         name = str(body.get("name") or "")
         namespace = body.get("organization") or user.name
-        if "/" in name:
+        if "/" in name and not body.get("organization"):
             namespace, name = name.split("/", 1)
         validate_name(str(namespace), what="namespace")
         validate_name(name)
