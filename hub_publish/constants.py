@@ -72,6 +72,7 @@ TRAIN_NUM_TRAIN_EXAMPLES = "num_train_examples"
 TRAIN_NUM_TEST_EXAMPLES = "num_test_examples"
 TRAIN_TEST_SPLIT = "test_split"
 TRAIN_DISTRIBUTE = "distribute"
+TRAIN_SEED = "seed"
 
 # Keras registration package of hub-publish's own classes
 KERAS_PACKAGE = "hub_publish"

@@ -58,9 +58,6 @@ DEFAULT_LOSS = "sparse_categorical_crossentropy"
 DEFAULT_METRICS = ("sparse_categorical_accuracy",)
 DEFAULT_SEED = 0
 
-# Record key of the seed (not among the TRAIN_* constants yet).
-TRAIN_SEED = "seed"
-
 
 class TrainingResult(NamedTuple):
     """Outcome of `train`.
@@ -182,7 +179,7 @@ def train(
         constants.TRAIN_BACKEND: keras.config.backend(),
         constants.TRAIN_LIBRARY_VERSIONS: library_versions(),
         constants.TRAIN_DISTRIBUTE: _distribution(),
-        TRAIN_SEED: seed,
+        constants.TRAIN_SEED: seed,
     }
     return TrainingResult(model=model, record=record, data=data)
 
