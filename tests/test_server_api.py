@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
+import numpy as np
 import pytest
 from huggingface_hub import (
     CommitOperationAdd,
@@ -179,7 +181,9 @@ def test_range_request(alice: HfApi, hub_server: HubServer, repo_id: str) -> Non
 def test_large_and_h5_files_go_through_lfs(alice: HfApi, hub_server: HubServer, repo_id: str, tmp_path: Path) -> None:
     big = os.urandom(11 * 1024 * 1024)
     small_h5 = bytes(1000) + b"weights" * 1000  # below the size threshold, LFS by .gitattributes
+    floats = np.linspace(-1, 1, 100_000, dtype="float32").tobytes()  # Xet may byte-group + LZ4 these
     alice.upload_file(path_or_fileobj=big, path_in_repo="big.bin", repo_id=repo_id)
+    alice.upload_file(path_or_fileobj=floats, path_in_repo="floats.npy", repo_id=repo_id)
     alice.upload_file(path_or_fileobj=small_h5, path_in_repo="model.weights.h5", repo_id=repo_id)
     alice.upload_file(path_or_fileobj=b"tiny text", path_in_repo="notes.txt", repo_id=repo_id)
     siblings = {s.rfilename: s for s in alice.model_info(repo_id, files_metadata=True).siblings}
@@ -188,6 +192,7 @@ def test_large_and_h5_files_go_through_lfs(alice: HfApi, hub_server: HubServer, 
     assert siblings["notes.txt"].lfs is None
     assert _download(hub_server, repo_id, "big.bin", tmp_path) == big
     assert _download(hub_server, repo_id, "model.weights.h5", tmp_path) == small_h5
+    assert _download(hub_server, repo_id, "floats.npy", tmp_path) == floats
     meta = get_hf_file_metadata(hf_hub_url(repo_id, "big.bin", endpoint=hub_server.endpoint))
     assert meta.etag == siblings["big.bin"].lfs.sha256 and meta.size == len(big)
 
@@ -233,3 +238,14 @@ def test_in_thread_server(tmp_path: Path) -> None:
         api = HfApi(endpoint=server.endpoint, token=TOKENS["bob"])
         api.create_repo("bob/threaded")
         assert api.list_repo_files("bob/threaded") == [".gitattributes"]
+
+
+def test_concurrent_commits_are_serialized(alice: HfApi, repo_id: str) -> None:
+    def upload(i: int) -> str:
+        return alice.upload_file(path_or_fileobj=f"file {i}".encode(), path_in_repo=f"c/{i}.txt", repo_id=repo_id).oid
+
+    with ThreadPoolExecutor(8) as pool:
+        oids = list(pool.map(upload, range(8)))
+    assert len(set(oids)) == 8
+    assert alice.list_repo_files(repo_id) == [".gitattributes", *sorted(f"c/{i}.txt" for i in range(8))]
+    assert len(alice.list_repo_commits(repo_id)) == 9  # each on top of the previous one, none lost
