@@ -116,7 +116,7 @@ def create_app(
         max_upload_bytes: Largest accepted upload body / file (default: the constants' default).
 
     Returns:
-        The FastAPI app (wrapped in the path/logging middleware).
+        The FastAPI app (with the path/logging middleware installed).
     """
     storage = Storage(data_dir)
     auth = Authorizer(build_auth(config, tokens), load_secret(storage.root))
@@ -792,7 +792,8 @@ def create_app(
             "This server hosts model repos only; datasets and spaces are not supported.", code="RepoNotFound"
         )
 
-    return _RawPathMiddleware(app)  # type: ignore[return-value]
+    app.add_middleware(_RawPathMiddleware)
+    return app
 
 
 def _xorb_reader(storage: Storage) -> Callable[[str], bytes]:
