@@ -114,3 +114,18 @@ SERVER_TREE_PAGE_SIZE_EXPAND = 50  # ... when `expand=True` (the Hub's number)
 SERVER_LIST_PAGE_SIZE = 1000  # repos per page of /api/models
 SERVER_SIGNED_URL_TTL_S = 3600  # lifetime of LFS upload URLs and Xet CAS tokens
 SERVER_STARTUP_TIMEOUT_S = 30.0  # how long HubServer waits for a subprocess server to answer
+
+# --------------------------------------------------------------------------------------
+# Model cards (model_cards package)
+# --------------------------------------------------------------------------------------
+# The card's YAML carries one hub-publish object: hashes of what hub-publish generated, so a
+# later push can tell an author's edit on the Hub from its own output (see model_cards.merge).
+CARD_META_ROOT = "hub_publish"
+CARD_BODY_SHA256 = "card_body_sha256"  # sha256 of the generated Markdown body
+CARD_METADATA_SHA256 = "card_metadata_sha256"  # sha256 of the generated YAML (without this object)
+# The Hub's `base_model_relation` values (hub-docs modelcard spec).
+BASE_MODEL_RELATIONS = ("adapter", "merge", "quantized", "finetune")
+# Keys of the lineage record (META_BASE_MODEL) in metadata.json.
+BASE_REPO_ID = "repo_id"
+BASE_REVISION = "revision"
+BASE_RELATION = "relation"
