@@ -1,8 +1,15 @@
 """Model cards for hub-publish folders: a builder over huggingface_hub's ModelCard + Jinja2 templates.
 
-Importing this package is cheap (no TensorFlow); Keras is only touched through the model passed in.
+``build_card`` / ``write_card`` generate a card from a model, its metadata.json and training
+record; ``render.render_folder_card`` / ``render.validate_card`` re-render and check a folder's
+card; ``merge`` keeps authors' edits when a new version is pushed.
+
+Importing this package is cheap (no TensorFlow, no Keras); Keras is only touched through the
+model passed in, and matplotlib only when images are drawn.
 """
 
-from model_cards.builder import build_card, write_card
+from model_cards.builder import build_card, template_context, write_card
+from model_cards.merge import merge_cards, sync_card_with_hub
+from model_cards.render import render_folder_card, validate_card
 
-__all__ = ["build_card", "write_card"]
+__all__ = ["build_card", "merge_cards", "render_folder_card", "sync_card_with_hub", "template_context", "validate_card", "write_card"]

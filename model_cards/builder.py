@@ -1,13 +1,23 @@
-"""Build a model card from a model and its metadata.json.
+"""Build a model card from a model, its metadata.json and its training record.
 
 The YAML header goes through huggingface_hub's `ModelCardData` / `EvalResult`, so it is exactly
-what the Hub parses; the body is a Jinja2 template rendered by `ModelCard.from_template`.
+what the Hub parses; the body is a Jinja2 template (``templates/``: one for image classifiers, one
+generic, both extending ``_base.md.j2``) and the result is a `huggingface_hub.ModelCard`.
+
+Authors can pass their own template (a path; it may ``{% extends "_base.md.j2" %}`` and override
+blocks), extra YAML fields (``card_data``) and extra sections (``extra_sections``). The variables
+a template sees are documented in `template_context`.
+
+The card's images (training curves, layer graph) are written next to the card and referenced by
+relative path; a missing pydot/graphviz yields a note in the card, never a failure.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +25,35 @@ from hub_publish import constants
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, ModelCardData
 
 TEMPLATES = Path(__file__).parent / "templates"
 IMAGE_CLASSIFIER_TEMPLATE = TEMPLATES / "image_classifier.md.j2"
 GENERIC_TEMPLATE = TEMPLATES / "generic.md.j2"
+BUILTIN_TEMPLATES = {"image_classifier": IMAGE_CLASSIFIER_TEMPLATE, "generic": GENERIC_TEMPLATE}
 TAGS = ("keras", "functional-subclassing", "hub-publish")
+PLACEHOLDER_NAMESPACE = "your-name"  # usage snippets' namespace when the repo is not known yet
+HUB_URL = constants.PUBLIC_HUB_ENDPOINT
+
+# Datasets of hub-publish's training record -> (Hub dataset id or None, pretty name).
+KNOWN_DATASETS: dict[str, tuple[str | None, str]] = {
+    "mnist": ("ylecun/mnist", "MNIST"),
+    "digits": (None, "scikit-learn digits (8x8)"),
+}
+# Keras metric names -> the Hub's metric id (https://hf.co/metrics).
+HUB_METRIC_IDS = {
+    "accuracy": "accuracy",
+    "acc": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+    "categorical_accuracy": "accuracy",
+    "binary_accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "auc": "roc_auc",
+    "f1_score": "f1",
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+}
 
 
 def build_card(
@@ -30,122 +63,419 @@ def build_card(
     template: str | os.PathLike | None = None,
     card_data: Mapping[str, Any] | None = None,
     repo_id: str | None = None,
+    extra_sections: Mapping[str, str] | None = None,
+    folder: str | os.PathLike | None = None,
 ) -> "ModelCard":
     """Build the card of a model folder.
 
     Args:
         model: The model being packaged.
         metadata: The folder's metadata.json content.
-        template: A Jinja2 template path instead of the built-in ones.
-        card_data: Extra YAML metadata (license, datasets, ...), overriding generated values.
-        repo_id: The Hub repo the folder goes to, used in the usage snippets.
+        template: A Jinja2 template path, or a built-in name (``"image_classifier"``,
+            ``"generic"``); default: the image-classifier template for image classifiers, the
+            generic one otherwise.
+        card_data: Extra YAML metadata (license, datasets, language, ...), overriding generated
+            values of the same name.
+        repo_id: The Hub repo the folder goes to, used in titles, links and usage snippets.
+        extra_sections: ``{title: markdown}`` sections added before the citation.
+        folder: Where to write the card's images (training curves, graph plot); without it the
+            card references no images.
 
     Returns:
-        A `huggingface_hub.ModelCard`.
+        A `huggingface_hub.ModelCard` whose YAML carries the generated-card hashes
+        (see `model_cards.merge`).
+
+    Raises:
+        ValueError: Unknown built-in template name, or a base model relation the Hub does not know.
+        FileNotFoundError: The template file does not exist.
     """
     from huggingface_hub import ModelCard
 
-    ours = metadata.get(constants.META_ROOT, {})
-    context = _context(model, ours, repo_id)
-    data = _card_data(ours, context, card_data)
-    if template is None:
-        template = IMAGE_CLASSIFIER_TEMPLATE if context["is_image_classifier"] else GENERIC_TEMPLATE
-    return ModelCard.from_template(data, template_path=str(template), **context)
+    from model_cards.merge import stamp
+
+    context = template_context(model=model, metadata=metadata, repo_id=repo_id, extra_sections=extra_sections, folder=folder)
+    data = _card_data(context, card_data)
+    path = _template_path(template, context["is_image_classifier"])
+    content = _render(path, card_data=data.to_yaml(), **context)
+    card = ModelCard(content)
+    if not card.data.to_dict():  # an author template without the `{{ card_data }}` header
+        card = ModelCard(f"---\n{data.to_yaml()}\n---\n{content}")
+    return stamp(card)
 
 
 def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
-    """Build the card (see `build_card`) and write it as the folder's README.md.
+    """Build the card (see `build_card`) with its images, and write it as the folder's README.md.
+
+    Args:
+        folder: The model folder; the card and its PNGs are written there.
+        **kwargs: `build_card`'s arguments (``model``, ``metadata``, ``template``, ``card_data``,
+            ``repo_id``, ``extra_sections``).
 
     Returns:
         The README.md path.
+
+    Raises:
+        ValueError, FileNotFoundError: See `build_card`.
     """
     path = Path(folder) / constants.CARD_FILE
-    build_card(**kwargs).save(path)
+    build_card(folder=folder, **kwargs).save(path)
     return path
 
 
-def _context(model: "keras.Model", ours: Mapping[str, Any], repo_id: str | None) -> dict[str, Any]:
-    inputs = ours.get(constants.META_INPUTS, [])
-    head = ours.get(constants.META_HEAD_LAYER)
-    class_name = ours.get(constants.META_CLASS_NAME) or type(model).__name__
-    registered = ours.get(constants.META_REGISTERED_NAME) or class_name
-    is_image = any(len(spec.get("shape", [])) == 4 for spec in inputs)
-    outputs = ours.get(constants.META_OUTPUTS, [])
-    layers = []
-    for layer in model.layers:
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            shape = "?"
-        layers.append({"name": layer.name, "type": type(layer).__name__, "shape": str(tuple(shape)) if shape != "?" else shape, "params": int(layer.count_params())})
+def template_context(
+    *,
+    model: "keras.Model",
+    metadata: Mapping[str, Any],
+    repo_id: str | None = None,
+    extra_sections: Mapping[str, str] | None = None,
+    folder: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The variables a card template sees.
+
+    ``title``, ``repo_id``, ``repo_known``, ``class_name``, ``registered_name``, ``module``,
+    ``is_functional_subclass``, ``is_image_classifier``, ``num_classes``, ``head_layer``,
+    ``head_activation``; ``inputs`` / ``outputs`` (``name``, ``key``, ``shape_text``, ``dtype``,
+    ``note``), ``dict_inputs``, ``example_shape``; ``layers`` (``name``, ``type``, ``shape``,
+    ``params``), ``parameter_count``, ``trainable_count``, ``non_trainable_count``,
+    ``weight_bytes``, ``weights_files``; ``training`` (the raw record), ``training_rows``
+    (label/value pairs), ``optimizer_config_json``, ``dataset`` (``name``, ``pretty``,
+    ``hub_id``, ``source``, ``split``, ``image_shape``, ...), ``evaluation`` (``metric``,
+    ``hub_metric``, ``value``, ``split``); ``training_curves`` and ``model_plot`` (file names or
+    ``None``), ``model_plot_note``; ``base_model`` (``repo_id``, ``revision``, ``relation``,
+    ``url``); ``extra_sections`` (title/markdown pairs); ``citation_key``, ``year``,
+    ``author``; ``backend``, ``keras_version``, ``hub_publish_version``.
+
+    Args:
+        model: The model.
+        metadata: The folder's metadata.json content.
+        repo_id: The Hub repo id, if known.
+        extra_sections: ``{title: markdown}``.
+        folder: Where to write the images; ``None`` writes none.
+
+    Returns:
+        The context dictionary.
+
+    Raises:
+        ValueError: A base model relation the Hub does not know.
+    """
+    ours = metadata.get(constants.META_ROOT, {})
     training = ours.get(constants.META_TRAINING) or {}
-    return {
+    class_name = ours.get(constants.META_CLASS_NAME) or type(model).__name__
+    known_repo = bool(repo_id)
+    repo = repo_id or f"{PLACEHOLDER_NAMESPACE}/{model.name}"
+    inputs = [_describe_tensor(spec) for spec in ours.get(constants.META_INPUTS, [])]
+    outputs = [_describe_tensor(spec) for spec in ours.get(constants.META_OUTPUTS, [])]
+    head = ours.get(constants.META_HEAD_LAYER)
+    head_activation, head_units = _head(model, head)
+    is_image = any(len(spec.get("shape", [])) == 4 for spec in ours.get(constants.META_INPUTS, []))
+    is_image_classifier = bool(is_image and head and len(outputs) == 1 and len(outputs[0]["shape"]) == 2)
+    dataset = _dataset(training)
+    saved = str(metadata.get(constants.META_DATE_SAVED) or "")
+    context: dict[str, Any] = {
+        "title": repo.split("/")[-1] if known_repo else class_name,
+        "repo_id": repo,
+        "repo_known": known_repo,
         "class_name": class_name,
-        "registered_name": registered,
-        "is_functional_subclass": class_name not in ("Functional", "Model"),
-        "repo_id": repo_id or f"your-name/{model.name}",
+        "registered_name": ours.get(constants.META_REGISTERED_NAME) or class_name,
+        "module": ours.get(constants.META_MODULE) or type(model).__module__,
+        "is_functional_subclass": class_name not in ("Functional", "Model", "Sequential"),
+        "is_image_classifier": is_image_classifier,
+        "num_classes": head_units if is_image_classifier else None,
         "head_layer": head,
-        "inputs": [_describe_input(spec) for spec in inputs],
+        "head_activation": head_activation,
+        "inputs": inputs,
         "outputs": outputs,
         "dict_inputs": ours.get(constants.META_INPUT_STRUCTURE) == "dict",
-        "layers": layers,
-        "parameter_count": ours.get(constants.META_PARAMETER_COUNT, model.count_params()),
-        "backend": ours.get(constants.META_BACKEND),
-        "hub_publish_version": ours.get(constants.META_VERSION),
+        "example_shape": _example_shape(inputs, dataset),
+        **_architecture(model, ours),
         "training": training,
-        "test_metrics": training.get(constants.TRAIN_TEST_METRICS) or {},
-        "dataset_name": _dataset_name(training),
-        "base_model": ours.get(constants.META_BASE_MODEL),
-        "is_image_classifier": is_image and head is not None,
+        "training_rows": _training_rows(training, dataset),
+        "optimizer_config_json": json.dumps(training.get(constants.TRAIN_OPTIMIZER_CONFIG) or {}, indent=2),
+        "dataset": dataset,
+        "evaluation": _evaluation(training),
+        "base_model": _base_model(ours.get(constants.META_BASE_MODEL)),
+        "extra_sections": [{"title": t, "markdown": m.strip()} for t, m in (extra_sections or {}).items()],
+        "citation_key": _citation_key(repo, saved),
+        "year": saved[:4] if saved[:4].isdigit() else str(datetime.date.today().year),
+        "author": repo.split("/")[0] if known_repo and "/" in repo else "The authors",
+        "backend": ours.get(constants.META_BACKEND),
+        "keras_version": metadata.get(constants.META_KERAS_VERSION),
+        "hub_publish_version": ours.get(constants.META_VERSION),
     }
+    context.update(_images(model, training, folder))
+    return context
 
 
-def _describe_input(spec: Mapping[str, Any]) -> dict[str, Any]:
-    shape = list(spec.get("shape", []))
-    dims = shape[1:]
-    text = ", ".join("any" if d is None else str(d) for d in dims)
-    note = ""
-    if len(dims) == 3 and dims[0] is None and dims[1] is None:
-        note = "any height and width"
-    return {**spec, "shape_text": f"(batch, {text})", "note": note}
+# ----------------------------------------------------------------------------- YAML
 
 
-def _dataset_name(training: Mapping[str, Any]) -> str | None:
-    dataset = training.get(constants.TRAIN_DATASET)
-    if isinstance(dataset, Mapping):
-        return dataset.get("name")
-    return dataset
-
-
-def _card_data(ours: Mapping[str, Any], context: Mapping[str, Any], extra: Mapping[str, Any] | None):
+def _card_data(context: Mapping[str, Any], extra: Mapping[str, Any] | None) -> "ModelCardData":
     from huggingface_hub import EvalResult, ModelCardData
 
-    tags = [*TAGS, context["class_name"]]
-    eval_results = []
-    dataset = context["dataset_name"]
-    if dataset:
-        for metric, value in context["test_metrics"].items():
-            eval_results.append(
-                EvalResult(
-                    task_type="image-classification" if context["is_image_classifier"] else "other",
-                    dataset_type=dataset,
-                    dataset_name=dataset,
-                    dataset_split=context["training"].get(constants.TRAIN_TEST_SPLIT, "test"),
-                    metric_type=metric,
-                    metric_value=float(value),
-                )
-            )
-    base = context["base_model"] or {}
+    dataset = context["dataset"]
+    task = "image-classification" if context["is_image_classifier"] else "other"
+    eval_results = [
+        EvalResult(
+            task_type=task,
+            dataset_type=dataset["hub_id"] or dataset["name"],
+            dataset_name=dataset["pretty"],
+            dataset_split=row["split"],
+            metric_type=row["hub_metric"],
+            metric_name=row["metric"],
+            metric_value=row["value"],
+        )
+        for row in context["evaluation"]
+        if dataset
+    ]
+    base = context["base_model"]
     values: dict[str, Any] = {
         "library_name": "keras",
-        "tags": tags,
+        "tags": [*TAGS, context["class_name"]],
         "pipeline_tag": "image-classification" if context["is_image_classifier"] else None,
-        "datasets": [dataset] if dataset else None,
-        "metrics": sorted(context["test_metrics"]) or None,
-        "model_name": context["repo_id"].split("/")[-1],
+        "datasets": [dataset["hub_id"]] if dataset and dataset["hub_id"] else None,
+        "metrics": sorted({row["hub_metric"] for row in context["evaluation"] if row["hub_metric"] != "loss"}) or None,
+        "base_model": base["repo_id"] if base else None,
+        "base_model_relation": base["relation"] if base else None,
+        "model_name": context["title"],
         "eval_results": eval_results or None,
-        "base_model": base.get("repo_id"),
-        "base_model_relation": base.get("relation") if base else None,
     }
     values.update(extra or {})
     return ModelCardData(**{k: v for k, v in values.items() if v is not None})
+
+
+# ----------------------------------------------------------------------------- body facts
+
+
+def _describe_tensor(spec: Mapping[str, Any]) -> dict[str, Any]:
+    shape = list(spec.get("shape", []))
+    dims = shape[1:]
+    if len(dims) == 3:  # an image: (height, width, channels)
+        names = ["height", "width", "channels"]
+        text = [names[i] if d is None else str(d) for i, d in enumerate(dims)]
+    else:
+        text = ["any" if d is None else str(d) for d in dims]
+    note = ""
+    if len(dims) == 3 and dims[0] is None and dims[1] is None:
+        note = "any height and width"
+    elif any(d is None for d in dims):
+        note = "dimensions shown by name or `any` are unconstrained"
+    return {**spec, "shape": shape, "shape_text": "(" + ", ".join(["batch", *text]) + ")", "note": note}
+
+
+def _head(model: "keras.Model", head: str | None) -> tuple[str | None, int | None]:
+    try:
+        layer = model.get_layer(head) if head else None
+    except ValueError:
+        layer = None
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    units = getattr(layer, "units", None)
+    return activation, (int(units) if isinstance(units, int) else None)
+
+
+def _architecture(model: "keras.Model", ours: Mapping[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    layers = []
+    for layer in model.layers:
+        try:
+            shape: Any = layer.output.shape
+            shape = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+        except (AttributeError, ValueError):
+            shape = "multiple"
+        layers.append({"name": layer.name, "type": type(layer).__name__, "shape": shape, "params": int(layer.count_params())})
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    total = int(ours.get(constants.META_PARAMETER_COUNT) or model.count_params())
+    weight_bytes = sum(int(np.prod(v.shape)) * np.dtype(str(v.dtype)).itemsize for v in model.weights)
+    files = [
+        {"name": name, "size": int(entry.get(constants.META_SIZE, 0)), "sha256": entry.get(constants.META_SHA256, "")}
+        for name, entry in (ours.get(constants.META_FILES) or {}).items()
+    ]
+    return {
+        "layers": layers,
+        "parameter_count": total,
+        "trainable_count": trainable,
+        "non_trainable_count": total - trainable,
+        "weight_bytes": weight_bytes,
+        "weights_files": files,
+    }
+
+
+def _dataset(training: Mapping[str, Any]) -> dict[str, Any] | None:
+    described = training.get(constants.TRAIN_DATASET)
+    if not described:
+        return None
+    info = dict(described) if isinstance(described, Mapping) else {"name": str(described)}
+    name = str(info.get("name") or "unknown")
+    hub_id, pretty = KNOWN_DATASETS.get(name, (None, name))
+    return {**info, "name": name, "hub_id": info.get("hub_id") or hub_id, "pretty": pretty}
+
+
+def _example_shape(inputs: Sequence[Mapping[str, Any]], dataset: Mapping[str, Any] | None) -> list[int] | None:
+    if len(inputs) != 1 or len(inputs[0]["shape"]) != 4:
+        return None
+    image = list((dataset or {}).get("image_shape") or [28, 28, inputs[0]["shape"][3] or 1])
+    return [1, *(d if s is None else s for s, d in zip(inputs[0]["shape"][1:], image))]
+
+
+def _training_rows(training: Mapping[str, Any], dataset: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    if not training:
+        return []
+    t = training
+    rows: list[tuple[str, Any]] = []
+    if dataset:
+        source = f" (`{dataset['source']}`)" if dataset.get("source") else ""
+        rows.append(("Dataset", f"{dataset['pretty']}{source}"))
+        if dataset.get("split"):
+            rows.append(("Split", dataset["split"]))
+    if t.get(constants.TRAIN_NUM_TRAIN_EXAMPLES) is not None:
+        rows.append(("Examples", f"{t[constants.TRAIN_NUM_TRAIN_EXAMPLES]:,} train / {t.get(constants.TRAIN_NUM_TEST_EXAMPLES, 0):,} test"))
+    for label, key in (("Epochs", constants.TRAIN_EPOCHS), ("Batch size", constants.TRAIN_BATCH_SIZE), ("Steps per epoch", constants.TRAIN_STEPS_PER_EPOCH)):
+        if t.get(key) is not None:
+            rows.append((label, t[key]))
+    if t.get(constants.TRAIN_OPTIMIZER):
+        rows.append(("Optimizer", f"{t[constants.TRAIN_OPTIMIZER]} ({_optimizer_summary(t.get(constants.TRAIN_OPTIMIZER_CONFIG) or {})})"))
+    if t.get(constants.TRAIN_LOSS):
+        rows.append(("Loss", f"`{t[constants.TRAIN_LOSS]}`"))
+    if t.get(constants.TRAIN_METRICS):
+        rows.append(("Metrics", ", ".join(f"`{m}`" for m in t[constants.TRAIN_METRICS])))
+    if t.get(constants.TRAIN_WALL_TIME) is not None:
+        rows.append(("Wall time", _duration(float(t[constants.TRAIN_WALL_TIME]))))
+    if t.get(constants.TRAIN_HARDWARE):
+        rows.append(("Hardware", _hardware(t[constants.TRAIN_HARDWARE])))
+    if t.get(constants.TRAIN_BACKEND):
+        rows.append(("Keras backend", t[constants.TRAIN_BACKEND]))
+    if t.get(constants.TRAIN_DISTRIBUTE):
+        rows.append(("Distribution", t[constants.TRAIN_DISTRIBUTE]))
+    if t.get(constants.TRAIN_SEED) is not None:
+        rows.append(("Seed", t[constants.TRAIN_SEED]))
+    versions = t.get(constants.TRAIN_LIBRARY_VERSIONS) or {}
+    if versions:
+        rows.append(("Libraries", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    return [(label, str(value)) for label, value in rows]
+
+
+def _optimizer_summary(config: Mapping[str, Any]) -> str:
+    shown = []
+    for key in ("learning_rate", "beta_1", "beta_2", "epsilon", "momentum", "weight_decay", "clipnorm"):
+        value = config.get(key)
+        if value is not None and value is not False:
+            shown.append(f"{key}={_number(value)}")
+    return ", ".join(shown) or "default configuration"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Mapping):  # a schedule
+        return str(value.get("class_name", "schedule"))
+    return str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _hardware(hw: Any) -> str:
+    if not isinstance(hw, Mapping):
+        return str(hw)
+    parts = []
+    if hw.get("devices"):
+        parts.append(", ".join(map(str, hw["devices"])))
+    if hw.get("cpu_count"):
+        parts.append(f"{hw['cpu_count']} CPU cores")
+    if hw.get("machine"):
+        parts.append(str(hw["machine"]))
+    if hw.get("platform"):
+        parts.append(str(hw["platform"]))
+    if hw.get("python"):
+        parts.append(f"Python {hw['python']}")
+    return "; ".join(parts)
+
+
+def _evaluation(training: Mapping[str, Any]) -> list[dict[str, Any]]:
+    split = training.get(constants.TRAIN_TEST_SPLIT) or "test"
+    return [
+        {"metric": name, "hub_metric": HUB_METRIC_IDS.get(name, name), "value": float(value), "split": split}
+        for name, value in (training.get(constants.TRAIN_TEST_METRICS) or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+
+
+def _base_model(record: Any) -> dict[str, Any] | None:
+    if not record:
+        return None
+    if isinstance(record, str):
+        record = {constants.BASE_REPO_ID: record}
+    repo = record.get(constants.BASE_REPO_ID)
+    if not repo:
+        return None
+    relation = record.get(constants.BASE_RELATION) or "finetune"
+    if relation not in constants.BASE_MODEL_RELATIONS:
+        raise ValueError(
+            f"base model relation {relation!r} is not one the Hub knows; use one of {', '.join(constants.BASE_MODEL_RELATIONS)}."
+        )
+    revision = record.get(constants.BASE_REVISION)
+    url = f"{HUB_URL}/{repo}" + (f"/tree/{revision}" if revision else "")
+    return {"repo_id": repo, "revision": revision, "relation": relation, "url": url}
+
+
+def _citation_key(repo: str, saved: str) -> str:
+    name = "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
+    return f"{name}_{saved[:4]}" if saved[:4].isdigit() else name
+
+
+def _images(model: "keras.Model", training: Mapping[str, Any], folder: str | os.PathLike | None) -> dict[str, Any]:
+    if folder is None:
+        return {"training_curves": None, "model_plot": None, "model_plot_note": None}
+    from model_cards import plots
+
+    folder = Path(folder)
+    curves = plots.training_curves(training.get(constants.TRAIN_HISTORY) or {}, folder / constants.TRAINING_CURVES_FILE)
+    graph, note = plots.model_graph(model, folder / constants.MODEL_PLOT_FILE)
+    return {
+        "training_curves": constants.TRAINING_CURVES_FILE if curves else None,
+        "model_plot": constants.MODEL_PLOT_FILE if graph else None,
+        "model_plot_note": note,
+    }
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _template_path(template: str | os.PathLike | None, image_classifier: bool) -> Path:
+    if template is None:
+        return IMAGE_CLASSIFIER_TEMPLATE if image_classifier else GENERIC_TEMPLATE
+    if isinstance(template, str) and template in BUILTIN_TEMPLATES:
+        return BUILTIN_TEMPLATES[template]
+    path = Path(template).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"card template {path} not found (built-in ones: {', '.join(BUILTIN_TEMPLATES)}).")
+    return path
+
+
+def _render(path: Path, **context: Any) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(path.parent), str(TEMPLATES)]),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    env.filters["num"] = lambda value: f"{value:,}"
+    env.filters["bytes"] = _human_bytes
+    return env.get_template(path.name).render(**context)
+
+
+def _human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
