@@ -167,13 +167,14 @@ def card(folder: str, template: str | None, validate: bool, repo_id: str | None)
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing.")
 @click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
 @click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the login cache).")
+@click.option("--overwrite-card", is_flag=True, help="Replace a README.md edited on the Hub (default: keep it, merge new metadata).")
 def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None, create_pr: bool,
-         endpoint: str | None, token: str | None) -> None:
+         endpoint: str | None, token: str | None, overwrite_card: bool) -> None:
     """Push a packaged FOLDER to the Hub repo REPO_ID."""
     from hub_publish.hub import push_to_hub
 
     result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
-                         create_pr=create_pr, endpoint=endpoint)
+                         create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
     state = "pushed" if result.changed else "unchanged (no new commit)"
     click.echo(f"{state}: {result.repo_id}@{result.revision} commit {result.commit_id}")
     click.echo(result.pr_url or result.commit_url or result.repo_url)

@@ -50,6 +50,7 @@ def push_to_hub(
     commit_message: str | None = None,
     create_pr: bool = False,
     endpoint: str | None = None,
+    overwrite_card: bool = False,
     **save_kwargs: Any,
 ) -> PushResult:
     """Push a model (packaged on the fly) or a packaged folder to a Hub repo.
@@ -66,6 +67,10 @@ def push_to_hub(
         commit_message: Commit summary.
         create_pr: Open a pull request instead of committing to the branch.
         endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
+        overwrite_card: Replace a README.md that was edited on the Hub with the generated card.
+            By default the edited card is kept and the generated metadata (evaluation results,
+            base model, tags, ...) is merged into it (see `model_cards.merge`); the folder's
+            README.md is rewritten to the card that is pushed.
         **save_kwargs: Passed to `save_pretrained` when a model is given.
 
     Returns:
@@ -86,6 +91,9 @@ def push_to_hub(
         before = api.repo_info(repo_id, revision=branch).sha
         with _as_folder(model_or_folder, repo_id, save_kwargs) as folder:
             _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
+            from model_cards.merge import sync_card_with_hub
+
+            sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=str(folder),
