@@ -48,6 +48,7 @@ def save_pretrained(
     card: bool = True,
     card_template: str | os.PathLike | None = None,
     card_data: Mapping[str, Any] | None = None,
+    card_sections: Mapping[str, str] | None = None,
     repo_id: str | None = None,
     extra_files: Mapping[str, str | os.PathLike] | None = None,
     overwrite: bool = True,
@@ -70,6 +71,7 @@ def save_pretrained(
         card: Write a model card (README.md).
         card_template: A Jinja2 template for the card instead of the built-in one.
         card_data: Extra card metadata (license, datasets, ...).
+        card_sections: Extra card sections, ``{title: markdown}``.
         repo_id: The Hub repo the folder is meant for, used in the card's usage snippets.
         extra_files: ``{name in folder: local path}`` copied into the folder (plots, ...).
         overwrite: Replace an existing folder.
@@ -106,7 +108,10 @@ def save_pretrained(
         if card:
             from model_cards import write_card
 
-            write_card(tmp, model=model, metadata=metadata, template=card_template, card_data=card_data, repo_id=repo_id)
+            write_card(
+                tmp, model=model, metadata=metadata, template=card_template, card_data=card_data,
+                extra_sections=card_sections, repo_id=repo_id,
+            )
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
