@@ -1,0 +1,412 @@
+"""Model cards (issue 4, items 1-5): metadata, body, images, fine-tuned lineage, CLI validation,
+author edits surviving a push to the embedded Hub server.
+
+One real (2-epoch) training on digits feeds every test, so evaluation values are checked against
+a real training record.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+
+from hub_publish import constants
+from hub_publish.cli import main
+from model_cards import build_card, merge_cards, validate_card, write_card
+from model_cards.merge import MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
+
+BASE_SHA = "0123456789abcdef0123456789abcdef01234567"
+TAGS = ["keras", "functional-subclassing", "MnistModel", "hub-publish"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    from hub_publish.training import train_and_package
+
+    folder, record = train_and_package("MnistModel", tmp_path_factory.mktemp("cards") / "digits", epochs=2, verbose=0)
+    return folder, record
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    from hub_publish.loading import from_pretrained
+
+    return from_pretrained(trained[0])
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, model, trained) -> Path:
+    """The guide's surgery (binary head) saved as a fine-tune of a pinned base revision."""
+    import keras
+
+    from hub_publish.packaging import save_pretrained
+
+    features = model.get_layer(constants.DEFAULT_HEAD_LAYER).input
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="binary_classification_head")(features)
+    binary = keras.Model(model.input, outputs, name="zero_or_not")
+    return save_pretrained(
+        binary,
+        tmp_path_factory.mktemp("cards") / "binary",
+        base_model={"repo_id": "alice/base", "revision": BASE_SHA, "relation": "finetune"},
+        repo_id="alice/zero-or-not",
+        card_data={"license": "apache-2.0", "language": "en"},
+        card_sections={"Acknowledgements": "Thanks to the **Keras** team."},
+    )
+
+
+def _card(folder: Path) -> ModelCard:
+    return ModelCard.load(folder / constants.CARD_FILE)
+
+
+def _metadata(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / constants.METADATA_FILE).read_text())[constants.META_ROOT]
+
+
+# ----------------------------------------------------------------------------- metadata (YAML)
+
+
+def test_card_parses_with_the_hub_parser_and_has_the_metadata_fields(trained):
+    folder, _ = trained
+    card = _card(folder)
+    data = card.data
+    assert data.library_name == "keras"
+    assert set(TAGS) <= set(data.tags)
+    assert data.pipeline_tag == "image-classification"
+    assert data.metrics == ["accuracy"]
+    assert data.model_name == "MnistModel"
+    assert data.get("datasets") is None  # scikit-learn digits has no Hub dataset id
+    assert data.get("base_model") is None and data.get("base_model_relation") is None
+    assert validate_card(folder / constants.CARD_FILE) == []
+    assert edits(card) == (False, False)  # carries the hashes of what was generated
+
+
+def test_evaluation_results_equal_the_training_record(trained):
+    folder, record = trained
+    stored = _metadata(folder)[constants.META_TRAINING]
+    assert stored[constants.TRAIN_TEST_METRICS] == record[constants.TRAIN_TEST_METRICS]
+    results = _card(folder).data.eval_results
+    by_keras_name = {r.metric_name: r for r in results}
+    assert set(by_keras_name) == set(record[constants.TRAIN_TEST_METRICS])
+    for name, value in record[constants.TRAIN_TEST_METRICS].items():
+        result = by_keras_name[name]
+        assert result.metric_value == value  # exactly, not rounded
+        assert result.task_type == "image-classification"
+        assert result.dataset_type == "digits"
+        assert result.dataset_split == record[constants.TRAIN_TEST_SPLIT]
+    assert by_keras_name["sparse_categorical_accuracy"].metric_type == "accuracy"
+    assert by_keras_name["sparse_categorical_accuracy"].metric_value > 0.5
+
+
+def test_known_datasets_get_their_hub_id_and_card_data_overrides(model, trained, tmp_path):
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    training = metadata[constants.META_ROOT][constants.META_TRAINING]
+    training[constants.TRAIN_DATASET] = {**training[constants.TRAIN_DATASET], "name": "mnist"}
+    card = build_card(model=model, metadata=metadata, card_data={"license": "mit", "tags": ["digits", "keras"]})
+    data = ModelCard(str(card)).data
+    assert data.datasets == ["ylecun/mnist"]
+    assert data.eval_results[0].dataset_type == "ylecun/mnist"
+    assert data.license == "mit"
+    assert data.tags == ["digits", "keras"]
+
+
+# ----------------------------------------------------------------------------- body
+
+
+def test_body_documents_the_model(trained, model):
+    folder, record = trained
+    text = _card(folder).text
+    for heading in ("## How to load", "## Inputs and outputs", "## Architecture", "## Model surgery: a new head",
+                    "## Training details", "### Training curves", "## Evaluation", "## Intended use",
+                    "## Limitations", "## Citation"):
+        assert heading in text, heading
+    # the four ways to load
+    assert 'hub_publish.from_pretrained("your-name/' in text
+    assert "from hub_publish.models.mnist import MnistModel" in text and "MnistModel.from_pretrained(" in text
+    assert 'keras.saving.load_model("hf://your-name/' in text
+    assert "graph.json" in text and "deserialize_keras_object" in text
+    # architecture table from the model itself
+    for layer in model.layers:
+        assert f"| `{layer.name}` | {type(layer).__name__} |" in text
+    assert "| `conv_2` | Conv2D | (None, None, None, 32) | 18,464 |" in text
+    assert "**76,810**" in text and "300.0 KiB" in text
+    # input spec and the surgery recipe with the real head layer
+    assert "| `image` | (batch, height, width, 1) | `uint8` | any height and width |" in text
+    assert 'model.get_layer("classification_head").input' in text
+    # training details from the record
+    for fragment in (f"| Epochs | {record['epochs']} |", f"| Batch size | {record['batch_size']} |",
+                     f"| Steps per epoch | {record['steps_per_epoch']} |", "| Optimizer | Adam (learning_rate=0.002",
+                     "`sparse_categorical_crossentropy`", "| Wall time |", "| Keras backend |", "keras 3."):
+        assert fragment in text, fragment
+    accuracy = record["test_metrics"]["sparse_categorical_accuracy"]
+    assert f"| test | sparse_categorical_accuracy | {accuracy:.4f} |" in text
+    assert "@misc{" in text and "gorner2023functionalsubclassing" in text
+
+
+def test_images_live_in_the_folder(trained):
+    folder, _ = trained
+    curves = folder / constants.TRAINING_CURVES_FILE
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = _card(folder).text
+    assert f"]({constants.TRAINING_CURVES_FILE})" in text
+    if (folder / constants.MODEL_PLOT_FILE).exists():  # pydot + graphviz installed
+        assert f"]({constants.MODEL_PLOT_FILE})" in text
+    else:
+        assert "The layer graph was not drawn" in text
+
+
+def test_graph_plot_is_referenced_when_drawn_and_a_note_otherwise(model, trained, tmp_path, monkeypatch):
+    import keras
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    png = (trained[0] / constants.TRAINING_CURVES_FILE).read_bytes()
+
+    def fake_plot(model, to_file, **kwargs):
+        Path(to_file).write_bytes(png)
+
+    monkeypatch.setattr(keras.utils, "plot_model", fake_plot)
+    (tmp_path / "drawn").mkdir()
+    drawn = write_card(tmp_path / "drawn", model=model, metadata=metadata)
+    assert f"![Layer graph of MnistModel]({constants.MODEL_PLOT_FILE})" in drawn.read_text()
+    assert validate_card(drawn) == []
+
+    def no_graphviz(*args, **kwargs):
+        raise ImportError("You must install graphviz for `plot_model` to work.")
+
+    monkeypatch.setattr(keras.utils, "plot_model", no_graphviz)
+    (tmp_path / "note").mkdir()
+    noted = write_card(tmp_path / "note", model=model, metadata=metadata)
+    assert "The layer graph was not drawn: You must install graphviz" in noted.read_text()
+    assert not (tmp_path / "note" / constants.MODEL_PLOT_FILE).exists()
+    assert validate_card(noted) == []
+
+
+def test_class_free_snippet_of_the_card_loads_the_model(trained, model):
+    import keras
+
+    folder, _ = trained
+    assert 'model.load_weights(f"{folder}/model.weights.h5")' in _card(folder).text
+    with open(folder / constants.GRAPH_FILE) as f:  # the card's snippet, on the local folder
+        plain = keras.saving.deserialize_keras_object(json.load(f))
+    plain.load_weights(str(folder / constants.WEIGHTS_FILE))
+    images = np.random.default_rng(0).integers(0, 256, (2, 13, 9, 1), dtype=np.uint8)
+    np.testing.assert_allclose(plain.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- fine-tuned lineage
+
+
+def test_finetuned_card_names_its_pinned_base_model(finetuned):
+    data = _card(finetuned).data
+    assert data.base_model == "alice/base"
+    assert data.base_model_relation == "finetune"
+    assert data.license == "apache-2.0" and data.language == "en"
+    assert data.pipeline_tag == "image-classification"
+    text = _card(finetuned).text
+    assert f"Fine-tuned from [alice/base](https://huggingface.co/alice/base/tree/{BASE_SHA}) at revision `{BASE_SHA}`" in text
+    assert f'revision="{BASE_SHA}"' in text
+    assert "## Acknowledgements\n\nThanks to the **Keras** team." in text
+    assert 'model.get_layer("binary_classification_head").input' in text
+    assert 'hub_publish.from_pretrained("alice/zero-or-not")' in text
+    assert _metadata(finetuned)[constants.META_BASE_MODEL] == {"repo_id": "alice/base", "revision": BASE_SHA, "relation": "finetune"}
+    assert validate_card(finetuned / constants.CARD_FILE) == []
+
+
+def test_unknown_base_model_relation_is_refused(model, trained):
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    metadata[constants.META_ROOT][constants.META_BASE_MODEL] = {"repo_id": "alice/base", "relation": "distilled"}
+    with pytest.raises(ValueError, match="finetune"):
+        build_card(model=model, metadata=metadata)
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+def test_authors_templates_extend_or_replace_the_built_in_ones(model, trained, tmp_path):
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    extending = tmp_path / "mine.md.j2"
+    extending.write_text('{% extends "image_classifier.md.j2" %}\n{% block intended_use %}Reading postcodes.\n{% endblock %}\n')
+    card = build_card(model=model, metadata=metadata, template=extending)
+    assert "## Intended use\n\nReading postcodes." in card.text and "## Architecture" in card.text
+    standalone = tmp_path / "short.md.j2"
+    standalone.write_text("---\n{{ card_data }}\n---\n\n# {{ class_name }} by me\n\n{{ parameter_count|num }} parameters\n")
+    card = ModelCard(str(build_card(model=model, metadata=metadata, template=standalone)))
+    assert card.text.strip() == "# MnistModel by me\n\n76,810 parameters"
+    assert card.data.library_name == "keras" and card.data.eval_results
+    generic = ModelCard(str(build_card(model=model, metadata=metadata, template="generic")))
+    assert "_Not documented yet by the author._" in generic.text
+    with pytest.raises(FileNotFoundError):
+        build_card(model=model, metadata=metadata, template=tmp_path / "missing.md.j2")
+
+
+# ----------------------------------------------------------------------------- validation + CLI
+
+
+def test_validation_reports_each_problem(trained, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    (folder / constants.TRAINING_CURVES_FILE).unlink()
+    assert validate_card(readme) == [f"referenced image '{constants.TRAINING_CURVES_FILE}' is not in the folder"]
+    readme.write_text("---\nlibrary_name: keras\ntags: [keras]\nbase_model: alice/base@main\nbase_model_relation: distilled\n"
+                      "model-index:\n- name: x\n  results:\n  - task: {type: image-classification}\n"
+                      "    dataset: {type: digits, name: digits}\n    metrics: [{type: accuracy, value: high}]\n---\n"
+                      "![a](../outside.png) ![b](https://example.com/b.png)\n```\n![c](in_code.png)\n```\n")
+    problems = validate_card(readme)
+    assert "an image classifier needs 'pipeline_tag: image-classification'" in problems
+    assert any("'base_model' must be a Hub repo id" in p for p in problems)
+    assert any("'base_model_relation' must be one of" in p for p in problems)
+    assert any("needs a type and a numeric value" in p for p in problems)
+    assert "referenced image '../outside.png' is outside the folder" in problems
+    assert len(problems) == 5
+    readme.write_text("---\n- not\n- a mapping\n---\nbody\n")
+    assert validate_card(readme)[0].startswith("YAML metadata does not parse")
+    readme.write_text("# no metadata\n")
+    assert validate_card(readme) == ["the card has no YAML metadata block"]
+
+
+def test_cli_card_validate(trained, tmp_path):
+    folder = tmp_path / "cli"
+    shutil.copytree(trained[0], folder)
+    before = _card(folder).data.to_dict()
+    runner = CliRunner()
+    result = runner.invoke(main, ["card", str(folder), "--validate", "--repo-id", "alice/digits"])
+    assert result.exit_code == 0, result.output
+    assert "card is valid" in result.output
+    card = _card(folder)
+    assert card.data.eval_results == ModelCard(f"---\n{ModelCardData(**before).to_yaml()}\n---\n").data.eval_results
+    assert 'from_pretrained("alice/digits")' in card.text and edits(card) == (False, False)
+
+    bad = tmp_path / "bad.md.j2"
+    bad.write_text("---\n{{ card_data }}\n---\n\n![curves](missing_curves.png)\n")
+    result = runner.invoke(main, ["card", str(folder), "--template", str(bad), "--validate"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "referenced image 'missing_curves.png' is not in the folder" in result.stderr
+
+
+def test_rerender_keeps_author_metadata(trained, tmp_path):
+    from model_cards.render import render_folder_card
+
+    folder = tmp_path / "rerender"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    card = _card(folder)
+    card.data.license = "cc-by-4.0"
+    card.data.tags = [*card.data.tags, "digits"]
+    card.save(readme)
+    render_folder_card(folder)
+    data = _card(folder).data
+    assert data.license == "cc-by-4.0" and "digits" in data.tags and set(TAGS) <= set(data.tags)
+    assert len(data.eval_results) == 2
+
+
+# ----------------------------------------------------------------------------- merge rule (item 4)
+
+
+def _results(value: float) -> list[EvalResult]:
+    return [EvalResult(task_type="image-classification", dataset_type="digits", dataset_name="digits", dataset_split="test",
+                       metric_type="accuracy", metric_name="sparse_categorical_accuracy", metric_value=value)]
+
+
+def _generated(body: str, value: float, **extra: Any) -> ModelCard:
+    data = ModelCardData(library_name="keras", tags=["keras", "hub-publish"], model_name="m", eval_results=_results(value), **extra)
+    return stamp(ModelCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def test_merge_rule():
+    old = _generated("\n# old generated body\n", 0.5)
+    new = _generated("\n# new generated body\n", 0.9, base_model="alice/base", base_model_relation="finetune")
+    # unedited: replaced by the new card
+    card, outcome = merge_cards(ModelCard(str(old)), new)
+    assert outcome == REPLACED and card is new
+    # author edited the body and the YAML
+    edited = ModelCard(str(old))
+    edited.text = "\n# My own words\n"
+    edited.data.license = "mit"
+    edited.data.tags = ["keras", "digits"]
+    edited.data.eval_results.append(
+        EvalResult(task_type="image-classification", dataset_type="usps", dataset_name="USPS", metric_type="accuracy", metric_value=0.7))
+    card, outcome = merge_cards(ModelCard(str(edited)), new)
+    assert outcome == MERGED
+    assert card.text == "\n# My own words\n"
+    assert card.data.license == "mit"
+    assert card.data.tags == ["keras", "digits", "hub-publish"]
+    assert card.data.base_model == "alice/base" and card.data.base_model_relation == "finetune"
+    values = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values == {("digits", "accuracy"): 0.9, ("usps", "accuracy"): 0.7}
+    assert edits(ModelCard(str(card))) == (True, True)  # still detected as edited next time
+    # only the YAML edited: the new generated body, merged YAML
+    yaml_only = ModelCard(str(old))
+    yaml_only.data.license = "mit"
+    card, outcome = merge_cards(ModelCard(str(yaml_only)), new)
+    assert outcome == MERGED and card.text == new.text and card.data.license == "mit"
+    # overwrite
+    card, outcome = merge_cards(ModelCard(str(edited)), new, overwrite=True)
+    assert outcome == OVERWRITTEN and card is new
+    # a card hub-publish did not write counts as edited
+    assert edits(ModelCard("---\nlicense: mit\n---\n# hand written\n")) == (True, True)
+    assert merge_metadata({"license": "mit"}, new.data.to_dict())["license"] == "mit"
+
+
+# ----------------------------------------------------------------------------- push to the embedded Hub (item 4)
+
+
+def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
+    from hub_publish.hub import push_to_hub
+    from hub_publish.packaging import save_pretrained
+    from hub_publish.server import HubServer
+
+    folder, record = trained
+    repo = f"alice/cards-{uuid.uuid4().hex[:8]}"
+    with HubServer(tmp_path / "hub", tokens=["alice=hf_alice"]) as server:
+        api = HfApi(endpoint=server.url, token="hf_alice")
+
+        def remote_card() -> ModelCard:
+            return ModelCard(Path(api.hf_hub_download(repo, constants.CARD_FILE, cache_dir=tmp_path / f"c{uuid.uuid4().hex}")).read_text())
+
+        # 1. first push: the generated card, with the placeholder repo id filled in
+        v1 = tmp_path / "v1"
+        shutil.copytree(folder, v1)
+        push_to_hub(v1, repo, endpoint=server.url, token="hf_alice")
+        card = remote_card()
+        assert f'hub_publish.from_pretrained("{repo}")' in card.text and "your-name/" not in card.text
+        assert edits(card) == (False, False)
+
+        # 2. the author edits the card on the Hub
+        card.text = card.text.replace("## Intended use\n", "## Intended use\n\nSorting my handwritten notes.\n", 1)
+        card.data.license = "apache-2.0"
+        api.upload_file(path_or_fileobj=str(card).encode(), path_in_repo=constants.CARD_FILE, repo_id=repo,
+                        commit_message="Author edits the card")
+
+        # 3. a new version with new evaluation results: the edits survive, the results are merged
+        new_record = json.loads(json.dumps(record))
+        new_record[constants.TRAIN_TEST_METRICS]["sparse_categorical_accuracy"] = 0.987654321
+        v2 = save_pretrained(model, tmp_path / "v2", training_record=new_record, repo_id=repo)
+        result = push_to_hub(v2, repo, endpoint=server.url, token="hf_alice")
+        assert result.changed
+        merged = remote_card()
+        assert "Sorting my handwritten notes." in merged.text
+        assert merged.data.license == "apache-2.0"
+        values = {r.metric_name: r.metric_value for r in merged.data.eval_results}
+        assert values == {"loss": record["test_metrics"]["loss"], "sparse_categorical_accuracy": 0.987654321}
+        assert ModelCard.load(v2 / constants.CARD_FILE).text == merged.text  # the folder holds what was pushed
+
+        # 4. pushing the same folder again changes nothing
+        assert not push_to_hub(v2, repo, endpoint=server.url, token="hf_alice").changed
+
+        # 5. --overwrite-card replaces the edited card with the generated one
+        v3 = save_pretrained(model, tmp_path / "v3", training_record=new_record, repo_id=repo)
+        generated = (v3 / constants.CARD_FILE).read_text()
+        out = CliRunner().invoke(main, ["push", str(v3), repo, "--endpoint", server.url, "--token", "hf_alice", "--overwrite-card"])
+        assert out.exit_code == 0, out.output
+        final = remote_card()
+        assert str(final) == generated
+        assert "Sorting my handwritten notes." not in final.text and final.data.get("license") is None
