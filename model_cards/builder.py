@@ -134,7 +134,7 @@ def template_context(
 
     ``title``, ``repo_id``, ``repo_known``, ``class_name``, ``registered_name``, ``module``,
     ``is_functional_subclass``, ``is_image_classifier``, ``num_classes``, ``head_layer``,
-    ``head_activation``; ``inputs`` / ``outputs`` (``name``, ``key``, ``shape_text``, ``dtype``,
+    ``head_activation``, ``outputs_text`` (what the head returns, in words), ``rescales_inputs``; ``inputs`` / ``outputs`` (``name``, ``key``, ``shape_text``, ``dtype``,
     ``note``), ``dict_inputs``, ``example_shape``; ``layers`` (``name``, ``type``, ``shape``,
     ``params``), ``parameter_count``, ``trainable_count``, ``non_trainable_count``,
     ``weight_bytes``, ``weights_files``; ``training`` (the raw record), ``training_rows``
@@ -181,6 +181,8 @@ def template_context(
         "is_functional_subclass": class_name not in ("Functional", "Model", "Sequential"),
         "is_image_classifier": is_image_classifier,
         "num_classes": head_units if is_image_classifier else None,
+        "outputs_text": _outputs_text(head_activation, head_units),
+        "rescales_inputs": any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in model.layers),
         "head_layer": head,
         "head_activation": head_activation,
         "inputs": inputs,
@@ -230,17 +232,24 @@ def _card_data(context: Mapping[str, Any], extra: Mapping[str, Any] | None) -> "
     base = context["base_model"]
     values: dict[str, Any] = {
         "library_name": "keras",
-        "tags": [*TAGS, context["class_name"]],
+        "tags": _tags(context),
         "pipeline_tag": "image-classification" if context["is_image_classifier"] else None,
         "datasets": [dataset["hub_id"]] if dataset and dataset["hub_id"] else None,
         "metrics": sorted({row["hub_metric"] for row in context["evaluation"] if row["hub_metric"] != "loss"}) or None,
         "base_model": base["repo_id"] if base else None,
         "base_model_relation": base["relation"] if base else None,
-        "model_name": context["title"],
+        "model_name": context["title"] if eval_results else None,
         "eval_results": eval_results or None,
     }
     values.update(extra or {})
     return ModelCardData(**{k: v for k, v in values.items() if v is not None})
+
+
+def _tags(context: Mapping[str, Any]) -> list[str]:
+    """keras, functional-subclassing, the class name, hub-publish (the middle two for subclasses only)."""
+    if not context["is_functional_subclass"]:
+        return [TAGS[0], TAGS[2]]
+    return [TAGS[0], TAGS[1], context["class_name"], TAGS[2]]
 
 
 # ----------------------------------------------------------------------------- body facts
@@ -270,6 +279,18 @@ def _head(model: "keras.Model", head: str | None) -> tuple[str | None, int | Non
     activation = getattr(getattr(layer, "activation", None), "__name__", None)
     units = getattr(layer, "units", None)
     return activation, (int(units) if isinstance(units, int) else None)
+
+
+def _outputs_text(activation: str | None, units: int | None) -> str:
+    if units == 1:
+        return "the probability of the positive class (sigmoid)" if activation == "sigmoid" else "one score"
+    if units is None:
+        return "class scores"
+    if activation == "softmax":
+        return f"probabilities over {units} classes (softmax)"
+    if activation == "sigmoid":
+        return f"independent probabilities for {units} labels (sigmoid)"
+    return f"{units} class scores" + (f" ({activation})" if activation and activation != "linear" else "")
 
 
 def _architecture(model: "keras.Model", ours: Mapping[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,16 @@ def _metadata(folder: Path) -> dict[str, Any]:
     return json.loads((folder / constants.METADATA_FILE).read_text())[constants.META_ROOT]
 
 
+def test_importing_model_cards_is_light(python):
+    import subprocess
+
+    from conftest import subprocess_env
+
+    code = "import sys, model_cards; print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'jax', 'torch') if m in sys.modules))"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=subprocess_env(), check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # ----------------------------------------------------------------------------- metadata (YAML)
 
 
@@ -209,7 +219,9 @@ def test_finetuned_card_names_its_pinned_base_model(finetuned):
     assert data.base_model_relation == "finetune"
     assert data.license == "apache-2.0" and data.language == "en"
     assert data.pipeline_tag == "image-classification"
+    assert data.tags == ["keras", "hub-publish"]  # a plain functional model: no subclass tags
     text = _card(finetuned).text
+    assert "returns the probability of the positive class (sigmoid)" in text
     assert f"Fine-tuned from [alice/base](https://huggingface.co/alice/base/tree/{BASE_SHA}) at revision `{BASE_SHA}`" in text
     assert f'revision="{BASE_SHA}"' in text
     assert "## Acknowledgements\n\nThanks to the **Keras** team." in text
