@@ -25,3 +25,7 @@ class UnsafeModelError(HubPublishError):
 
 class UnknownLayersError(HubPublishError):
     """The class-free graph needs custom layers that are not registered."""
+
+
+class SurgeryError(HubPublishError):
+    """A model edit (cut, new head, freeze) cannot be done as asked: unknown layer, ambiguous cut, ..."""
