@@ -171,14 +171,15 @@ def template_context(
     is_image_classifier = bool(is_image and head and len(outputs) == 1 and len(outputs[0]["shape"]) == 2)
     dataset = _dataset(training)
     saved = str(metadata.get(constants.META_DATE_SAVED) or "")
+    is_subclass = class_name not in ("Functional", "Model", "Sequential")
     context: dict[str, Any] = {
-        "title": repo.split("/")[-1] if known_repo else class_name,
+        "title": repo.split("/")[-1] if known_repo else (class_name if is_subclass else model.name),
         "repo_id": repo,
         "repo_known": known_repo,
         "class_name": class_name,
         "registered_name": ours.get(constants.META_REGISTERED_NAME) or class_name,
         "module": ours.get(constants.META_MODULE) or type(model).__module__,
-        "is_functional_subclass": class_name not in ("Functional", "Model", "Sequential"),
+        "is_functional_subclass": is_subclass,
         "is_image_classifier": is_image_classifier,
         "num_classes": head_units if is_image_classifier else None,
         "outputs_text": _outputs_text(head_activation, head_units),
@@ -491,7 +492,22 @@ def _render(path: Path, **context: Any) -> str:
     env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
     env.filters["num"] = lambda value: f"{value:,}"
     env.filters["bytes"] = _human_bytes
-    return env.get_template(path.name).render(**context)
+    return _tidy(env.get_template(path.name).render(**context))
+
+
+def _tidy(markdown: str) -> str:
+    """At most one blank line in a row outside fenced code (empty optional sections leave runs)."""
+    lines: list[str] = []
+    fence = None
+    for line in markdown.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith(("```", "~~~")):
+            marker = stripped[:3]
+            fence = None if fence == marker else (fence or marker)
+        if fence is None and not line.strip() and len(lines) >= 1 and not lines[-1].strip():
+            continue
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _human_bytes(size: float) -> str:
