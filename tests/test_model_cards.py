@@ -395,7 +395,9 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         # 2. the author edits the card on the Hub
         card.text = card.text.replace("## Intended use\n", "## Intended use\n\nSorting my handwritten notes.\n", 1)
         card.data.license = "apache-2.0"
-        api.upload_file(path_or_fileobj=str(card).encode(), path_in_repo=constants.CARD_FILE, repo_id=repo,
+        edited = tmp_path / "edited.md"
+        card.save(edited)
+        api.upload_file(path_or_fileobj=str(edited), path_in_repo=constants.CARD_FILE, repo_id=repo,
                         commit_message="Author edits the card")
 
         # 3. a new version with new evaluation results: the edits survive, the results are merged
