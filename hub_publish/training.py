@@ -25,27 +25,37 @@ The training record (``metadata.json`` -> ``hub_publish`` -> ``training``) holds
 ``hardware``                      platform, machine, processor, CPU count, Keras devices
 ``backend``                       ``keras.config.backend()``
 ``library_versions``              keras, tensorflow, numpy, huggingface_hub, hub-publish, ...
-``distribute``                    active ``keras.distribution`` class name, or ``None``
+``distribute``                    ``{"strategy", "num_replicas", "devices"}`` when trained with
+                                  ``distribute="mirrored"``, else the active
+                                  ``keras.distribution`` class name, or ``None``
 ``seed``                          the seed passed to ``keras.utils.set_random_seed``
 ================================  ==========================================================
 
 The Keras code is backend-agnostic (tf.data only feeds ``fit``), so training works under the
-TensorFlow, JAX and PyTorch backends.
+TensorFlow, JAX and PyTorch backends. ``distribute="mirrored"`` (TensorFlow backend only) trains
+data-parallel with ``tf.distribute.MirroredStrategy`` over every local device (GPUs, or logical
+CPU devices); the model is built, or rebuilt from its config with its weights, inside the
+strategy's scope. What is packaged afterwards is the same format as without it.
+
+Pieces reused by `hub_publish.finetune`: `distribution_strategy`, `strategy_scope`,
+`build_in_scope` and `training_record`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hub_publish import constants
 from hub_publish._versions import library_versions
 from hub_publish.data import DEFAULT_BATCH_SIZE, DEFAULT_DATASET, TrainingData, _check_positive_int, load_dataset
+from hub_publish.errors import HubPublishError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -57,6 +67,7 @@ DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LOSS = "sparse_categorical_crossentropy"
 DEFAULT_METRICS = ("sparse_categorical_accuracy",)
 DEFAULT_SEED = 0
+DISTRIBUTE_CHOICES = ("mirrored",)  # values of ``distribute=`` / ``--distribute``
 
 
 class TrainingResult(NamedTuple):
@@ -99,6 +110,7 @@ def train(
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
     verbose: int | str = "auto",
+    distribute: str | None = None,
 ) -> TrainingResult:
     """Compile, fit and evaluate a model on a `hub_publish.data` dataset, recording the run.
 
@@ -122,13 +134,17 @@ def train(
         data_dir: tensorflow-datasets data directory for ``mnist``.
         download: Let tensorflow-datasets download ``mnist`` if it is not prepared.
         verbose: Passed to ``fit``.
+        distribute: ``"mirrored"``: train data-parallel with ``tf.distribute.MirroredStrategy``
+            (TensorFlow backend only). A model instance is then rebuilt inside the strategy's
+            scope with its weights, and the returned model is that rebuilt copy.
 
     Returns:
         The trained model, its training record and the data pipelines.
 
     Raises:
         ValueError: Unknown model name or dataset, bad epochs / batch size / learning rate /
-            optimizer.
+            optimizer, unknown ``distribute`` value.
+        HubPublishError: ``distribute="mirrored"`` under a backend other than TensorFlow.
         hub_publish.data.DatasetNotAvailableError: ``mnist`` is not prepared locally.
     """
     import keras
@@ -137,9 +153,15 @@ def train(
     valid_rate = isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
     if learning_rate is not None and (isinstance(learning_rate, bool) or not valid_rate):
         raise ValueError(f"learning_rate must be a positive number or None; got {learning_rate!r}")
+    strategy = distribution_strategy(distribute)
     keras.utils.set_random_seed(seed)
-    model = _resolve_model(model)
-    opt = _optimizer(optimizer, learning_rate)
+    rebuild = isinstance(model, keras.Model)  # an instance was built outside any strategy scope
+    with strategy_scope(strategy):
+        model = _resolve_model(model)
+        if rebuild:
+            model = build_in_scope(model, strategy)
+        opt = _optimizer(optimizer, learning_rate, strategy)
+        model.compile(optimizer=opt, loss=loss, metrics=list(metrics))
     data = load_dataset(
         dataset,
         batch_size=batch_size,
@@ -148,7 +170,6 @@ def train(
         data_dir=data_dir,
         download=download,
     )
-    model.compile(optimizer=opt, loss=loss, metrics=list(metrics))
     start = time.perf_counter()
     history = model.fit(
         data.train,
@@ -160,27 +181,18 @@ def train(
     )
     wall_time = time.perf_counter() - start
     test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
-    record = {
-        constants.TRAIN_DATASET: data.describe(),
-        constants.TRAIN_NUM_TRAIN_EXAMPLES: data.num_train,
-        constants.TRAIN_NUM_TEST_EXAMPLES: data.num_test,
-        constants.TRAIN_TEST_SPLIT: data.test_split,
-        constants.TRAIN_EPOCHS: epochs,
-        constants.TRAIN_BATCH_SIZE: data.batch_size,
-        constants.TRAIN_STEPS_PER_EPOCH: data.steps_per_epoch,
-        constants.TRAIN_OPTIMIZER: type(model.optimizer).__name__,
-        constants.TRAIN_OPTIMIZER_CONFIG: _json_safe(model.optimizer.get_config()),
-        constants.TRAIN_LOSS: loss,
-        constants.TRAIN_METRICS: list(metrics),
-        constants.TRAIN_HISTORY: _json_safe(history.history),
-        constants.TRAIN_TEST_METRICS: _json_safe(test_metrics),
-        constants.TRAIN_WALL_TIME: round(wall_time, 3),
-        constants.TRAIN_HARDWARE: _hardware(),
-        constants.TRAIN_BACKEND: keras.config.backend(),
-        constants.TRAIN_LIBRARY_VERSIONS: library_versions(),
-        constants.TRAIN_DISTRIBUTE: _distribution(),
-        constants.TRAIN_SEED: seed,
-    }
+    record = training_record(
+        model,
+        data,
+        epochs=epochs,
+        loss=loss,
+        metrics=metrics,
+        history=history.history,
+        test_metrics=test_metrics,
+        wall_time=wall_time,
+        seed=seed,
+        strategy=strategy,
+    )
     return TrainingResult(model=model, record=record, data=data)
 
 
@@ -207,6 +219,139 @@ def train_and_package(
     result = train(model_or_class_name, **train_kwargs)
     path = save_pretrained(result.model, output_dir, training_record=result.record)
     return PackagedModel(path=Path(path), record=result.record)
+
+
+# --------------------------------------------------------------------------------------
+# Reusable pieces (also used by hub_publish.finetune)
+# --------------------------------------------------------------------------------------
+
+
+def training_record(
+    model: "keras.Model",
+    data: TrainingData,
+    *,
+    epochs: int,
+    loss: str,
+    metrics: Sequence[Any],
+    history: Mapping[str, Sequence[float]],
+    test_metrics: Mapping[str, float],
+    wall_time: float,
+    seed: int,
+    strategy: Any = None,
+) -> dict[str, Any]:
+    """The JSON-safe training record of a run (see the module docstring for its keys).
+
+    Args:
+        model: The trained, compiled model (its optimizer is recorded).
+        data: The pipelines it was trained and evaluated on.
+        epochs: Epochs run.
+        loss: Loss name.
+        metrics: Metrics as compiled (names, or metric objects: recorded by name).
+        history: ``{metric: [value per epoch]}`` (``History.history``).
+        test_metrics: ``{metric: value}`` on the test split.
+        wall_time: Seconds spent training.
+        seed: Seed of the run.
+        strategy: The ``tf.distribute`` strategy used, if any (see `distribution_strategy`).
+
+    Returns:
+        The record, ready for ``save_pretrained(training_record=...)``.
+    """
+    import keras
+
+    return {
+        constants.TRAIN_DATASET: data.describe(),
+        constants.TRAIN_NUM_TRAIN_EXAMPLES: data.num_train,
+        constants.TRAIN_NUM_TEST_EXAMPLES: data.num_test,
+        constants.TRAIN_TEST_SPLIT: data.test_split,
+        constants.TRAIN_EPOCHS: epochs,
+        constants.TRAIN_BATCH_SIZE: data.batch_size,
+        constants.TRAIN_STEPS_PER_EPOCH: data.steps_per_epoch,
+        constants.TRAIN_OPTIMIZER: type(model.optimizer).__name__,
+        constants.TRAIN_OPTIMIZER_CONFIG: _json_safe(model.optimizer.get_config()),
+        constants.TRAIN_LOSS: loss,
+        constants.TRAIN_METRICS: [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in metrics],
+        constants.TRAIN_HISTORY: _json_safe(history),
+        constants.TRAIN_TEST_METRICS: _json_safe(test_metrics),
+        constants.TRAIN_WALL_TIME: round(wall_time, 3),
+        constants.TRAIN_HARDWARE: _hardware(),
+        constants.TRAIN_BACKEND: keras.config.backend(),
+        constants.TRAIN_LIBRARY_VERSIONS: library_versions(),
+        constants.TRAIN_DISTRIBUTE: _distribution(strategy),
+        constants.TRAIN_SEED: seed,
+    }
+
+
+def distribution_strategy(distribute: str | None) -> Any:
+    """The ``tf.distribute`` strategy named by ``distribute``, or ``None``.
+
+    Args:
+        distribute: ``None`` (no strategy) or ``"mirrored"`` (``tf.distribute.MirroredStrategy``
+            over every local device: the GPUs, else the CPU's logical devices).
+
+    Returns:
+        The strategy, or ``None``.
+
+    Raises:
+        ValueError: Unknown value.
+        HubPublishError: A strategy was asked for under a backend other than TensorFlow.
+    """
+    import keras
+
+    if distribute is None:
+        return None
+    if not isinstance(distribute, str) or distribute.lower() not in DISTRIBUTE_CHOICES:
+        raise ValueError(f"distribute must be None or one of {', '.join(DISTRIBUTE_CHOICES)}; got {distribute!r}")
+    backend = keras.config.backend()
+    if backend != "tensorflow":
+        raise HubPublishError(
+            f"distribute={distribute!r} uses tf.distribute.MirroredStrategy, which needs the TensorFlow backend; "
+            f"Keras runs on {backend!r} here (set KERAS_BACKEND=tensorflow)"
+        )
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+@contextlib.contextmanager
+def strategy_scope(strategy: Any) -> Iterator[None]:
+    """``strategy.scope()``, or nothing when ``strategy`` is ``None``."""
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        yield
+
+
+def build_in_scope(model: "keras.Model", strategy: Any) -> "keras.Model":
+    """``model`` itself without a strategy; else a copy built inside the strategy's scope.
+
+    A model's variables belong to the strategy that was current when they were created, so a
+    model built outside ``strategy.scope()`` cannot be trained under it. The copy is rebuilt
+    from the model's config (its class kept when registered, else as a functional clone), with
+    the same weights and ``trainable`` flags, and without the compile state. Call it inside
+    `strategy_scope`.
+
+    Args:
+        model: A built model.
+        strategy: A ``tf.distribute`` strategy, or ``None``.
+
+    Returns:
+        The model to train.
+    """
+    import keras
+
+    if strategy is None:
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    config["compile_config"] = None
+    try:
+        clone = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError):  # an unregistered class: clone its layer graph instead
+        clone = keras.models.clone_model(model)
+    clone.trainable = model.trainable
+    originals = {layer.name: layer for layer in model.layers}
+    for layer in clone.layers:
+        original = originals[layer.name]
+        layer.trainable = original.trainable
+        layer.set_weights(original.get_weights())
+    return clone
 
 
 # --------------------------------------------------------------------------------------
@@ -237,7 +382,7 @@ def _resolve_model(model: Any) -> "keras.Model":
     raise ValueError(f"model must be a keras.Model, a model class or a class name; got {model!r}")
 
 
-def _optimizer(optimizer: Any, learning_rate: float | None) -> "keras.optimizers.Optimizer":
+def _optimizer(optimizer: Any, learning_rate: float | None, strategy: Any = None) -> "keras.optimizers.Optimizer":
     import keras
 
     if isinstance(optimizer, keras.optimizers.Optimizer):
@@ -246,6 +391,8 @@ def _optimizer(optimizer: Any, learning_rate: float | None) -> "keras.optimizers
                 "learning_rate cannot be combined with an optimizer instance; "
                 "set it on the optimizer, or pass learning_rate=None"
             )
+        if strategy is not None:  # an optimizer belongs to the strategy current at its creation
+            return type(optimizer).from_config(optimizer.get_config())
         return optimizer
     if not isinstance(optimizer, str):
         raise ValueError(f"optimizer must be a Keras optimizer name or instance; got {optimizer!r}")
@@ -275,9 +422,17 @@ def _hardware() -> dict[str, Any]:
     }
 
 
-def _distribution() -> str | None:
+def _distribution(strategy: Any = None) -> str | dict[str, Any] | None:
     import keras
 
+    if strategy is not None:
+        extended = getattr(strategy, "extended", None)
+        devices = getattr(extended, "worker_devices", None) or ()
+        return {
+            "strategy": type(strategy).__name__,
+            "num_replicas": int(strategy.num_replicas_in_sync),
+            "devices": [str(d) for d in devices],
+        }
     distribution = keras.distribution.distribution()
     return None if distribution is None else type(distribution).__name__
 
