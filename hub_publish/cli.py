@@ -66,12 +66,15 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="TFDS data_dir for mnist (else TFDS_DATA_DIR).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", "-o", type=click.Path(file_okay=False), required=True, help="Folder to write the packaged model to.")
+@click.option("--distribute", type=click.Choice(["mirrored"]), default=None,
+              help="Train data-parallel with tf.distribute.MirroredStrategy (TensorFlow backend).")
 def train(model_name: str, dataset: str, epochs: int | None, batch_size: int | None, learning_rate: float | None,
-          data_dir: str | None, seed: int, output: str) -> None:
+          data_dir: str | None, seed: int, output: str, distribute: str | None) -> None:
     """Train a zoo model and package it into a folder."""
     from hub_publish.training import train_and_package
 
-    kwargs = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "data_dir": data_dir}.items() if v is not None}
+    kwargs = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "data_dir": data_dir,
+                                "distribute": distribute}.items() if v is not None}
     folder, record = train_and_package(model_name, output, dataset=dataset, seed=seed, **kwargs)
     metrics = record.get(constants.TRAIN_TEST_METRICS, {})
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
@@ -221,6 +224,53 @@ def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple
 
     run_server(host=host, port=port, data_dir=data_dir, config=config, tokens=tokens,
                max_upload_bytes=max_upload_bytes, log_level=log_level)
+
+
+@main.command()
+@click.argument("src")
+@click.option("--task", type=click.Choice(["binary"]), default="binary", show_default=True,
+              help="binary: the positive class against all the others.")
+@click.option("--positive-class", type=click.IntRange(min=0), default=0, show_default=True, help="Class that becomes label 1.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (with --freeze-backbone: per phase).")
+@click.option("--freeze-backbone", is_flag=True, help="Train the new head alone first, then all layers at learning rate / 10.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.")
+@click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True, help="digits is embedded; mnist needs TFDS data.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="TFDS data_dir for mnist (else TFDS_DATA_DIR).")
+@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
+              help="Folder to package into (default: runs/<src name>-<class>-vs-rest).")
+@click.option("--push", "push_repo", default=None, help="Hub repo to push the fine-tuned model to.")
+@click.option("--revision", default=None, help="Branch, tag or commit sha of SRC.")
+@click.option("--distribute", type=click.Choice(["mirrored"]), default=None,
+              help="Train data-parallel with tf.distribute.MirroredStrategy (TensorFlow backend).")
+@click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for SRC's class (repeatable).")
+@click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the login cache).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def finetune(src: str, task: str, positive_class: int, epochs: int | None, freeze_backbone: bool, learning_rate: float | None,
+             dataset: str, data_dir: str | None, output: str | None, push_repo: str | None, revision: str | None,
+             distribute: str | None, trusted: tuple[str, ...], endpoint: str | None, token: str | None, seed: int) -> None:
+    """Fine-tune SRC (Hub repo or folder) with a new head: POSITIVE_CLASS vs rest, as in the Keras guide.
+
+    Replaces the classification head by Dense(1, sigmoid), relabels the data (the chosen class
+    -> 1, the others -> 0), trains, evaluates against the majority-class baseline, packages with
+    SRC (at its pinned revision) as base_model, and pushes with --push.
+    """
+    from hub_publish.finetune import finetune as run_finetune
+
+    kwargs = {k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate}.items() if v is not None}
+    result = run_finetune(src, task=task, positive_class=positive_class, freeze_backbone=freeze_backbone, dataset=dataset,
+                          data_dir=data_dir, output_dir=output, push=push_repo, revision=revision, distribute=distribute,
+                          trusted_modules=trusted, endpoint=endpoint, token=token, seed=seed, **kwargs)
+    m = result.metrics
+    base = result.base_model
+    origin = f"{base['repo_id']}@{base.get('revision')}" if base.get("repo_id") else base.get("path", src)
+    click.echo(f"fine-tuned {origin}: class {positive_class} vs rest on {dataset}")
+    click.echo(f"test: binary_accuracy={m['binary_accuracy']:.4f} precision={m['precision']:.4f} recall={m['recall']:.4f} "
+               f"(majority-class baseline {result.baseline:.4f}, {m['binary_accuracy'] - result.baseline:+.4f})")
+    click.echo(f"packaged: {result.folder}")
+    if result.push is not None:
+        click.echo(f"pushed: {result.push.repo_id} commit {result.push.commit_id}")
+        click.echo(result.push.commit_url or result.push.repo_url)
 
 
 # ----------------------------------------------------------------------------- quickstart
