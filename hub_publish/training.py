@@ -68,6 +68,7 @@ DEFAULT_LOSS = "sparse_categorical_crossentropy"
 DEFAULT_METRICS = ("sparse_categorical_accuracy",)
 DEFAULT_SEED = 0
 DISTRIBUTE_CHOICES = ("mirrored",)  # values of ``distribute=`` / ``--distribute``
+_MIRRORED: Any = None  # the process's MirroredStrategy, created on first use
 
 
 class TrainingResult(NamedTuple):
@@ -289,7 +290,8 @@ def distribution_strategy(distribute: str | None) -> Any:
             over every local device: the GPUs, else the CPU's logical devices).
 
     Returns:
-        The strategy, or ``None``.
+        The strategy, or ``None``. The same ``MirroredStrategy`` is returned for the whole
+        process (created on first use, over the devices visible then).
 
     Raises:
         ValueError: Unknown value.
@@ -307,9 +309,15 @@ def distribution_strategy(distribute: str | None) -> Any:
             f"distribute={distribute!r} uses tf.distribute.MirroredStrategy, which needs the TensorFlow backend; "
             f"Keras runs on {backend!r} here (set KERAS_BACKEND=tensorflow)"
         )
-    import tensorflow as tf
+    global _MIRRORED
+    if _MIRRORED is None:
+        import tensorflow as tf
 
-    return tf.distribute.MirroredStrategy()
+        # One strategy per process: each new MirroredStrategy numbers its collective ops from
+        # the same start, so a second one in the same process mixes up its all-reduces with
+        # the first one's ("Shape mismatch in the collective instance").
+        _MIRRORED = tf.distribute.MirroredStrategy()
+    return _MIRRORED
 
 
 @contextlib.contextmanager
