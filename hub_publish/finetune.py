@@ -276,7 +276,8 @@ def _recorded_head(source: "ModelSource | None") -> str | None:
 def _check_class(positive_class: Any, num_classes: int, dataset: str) -> None:
     if isinstance(positive_class, bool) or not isinstance(positive_class, int) or not 0 <= positive_class < num_classes:
         raise ValueError(
-            f"positive_class must be a class of {dataset!r}, an integer from 0 to {num_classes - 1}; got {positive_class!r}"
+            f"positive_class must be a class of {dataset!r}, an integer from 0 to {num_classes - 1}; "
+            f"got {positive_class!r}"
         )
 
 

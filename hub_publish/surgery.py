@@ -362,7 +362,8 @@ def _check_separates(removed: list["Node"], cut_node: "Node", cut: list[Any], at
             source = _producer(tensor)
             if id(tensor) not in cut_ids and id(source) not in removed_ids:
                 raise SurgeryError(
-                    f"cutting at {at!r} does not separate the graph: {node.operation.name!r}, after the cut, also reads "
+                    f"cutting at {at!r} does not separate the graph: {node.operation.name!r}, after the cut, "
+                    "also reads "
                     f"{source.operation.name!r} without going through {at!r}; cut at a layer every path to the output "
                     "goes through"
                 )
@@ -380,7 +381,9 @@ def _build_head(spec: HeadSpec, *, activation: str | None = None, name: str | No
 
     if _is_layer(spec):
         if activation is not None or name is not None:
-            raise SurgeryError("activation= and name= apply to a head built from a number or spec, not to a layer instance")
+            raise SurgeryError(
+                "activation= and name= apply to a head built from a number or spec, not to a layer instance"
+            )
         return spec
     if isinstance(spec, Mapping):
         config = dict(spec)

@@ -20,7 +20,7 @@ from hub_publish import constants
 from hub_publish.cli import main
 from hub_publish.errors import HubPublishError
 from hub_publish.finetune import finetune
-from hub_publish.models import MnistModel
+from hub_publish.models import MnistDictModel, MnistModel
 from hub_publish.server import HubServer
 from hub_publish.training import train_and_package
 
@@ -33,7 +33,7 @@ BASE_REPO = "alice/mnist-digits"
 
 
 def _probe() -> np.ndarray:
-    """Digits test images plus random images of other sizes (the model takes any size)."""
+    """The first 64 digits images, as the model takes them (uint8, 8x8x1)."""
     from sklearn.datasets import load_digits
 
     digits = np.round(load_digits().images[:64] * (255 / 16)).astype(np.uint8)[..., None]
@@ -139,7 +139,8 @@ def test_cli_finetune_two_phases_from_a_local_folder(base: dict, hub: HubServer,
     assert lines[3].startswith("pushed: alice/zero-cli commit ") and "alice/zero-cli" in lines[4]
     metadata = json.loads((out / constants.METADATA_FILE).read_text())[constants.META_ROOT]
     # A local source: its folder is recorded, and there is no revision to pin.
-    assert metadata[constants.META_BASE_MODEL] == {"path": str(base["folder"]), "revision": None, "relation": "finetune"}
+    lineage = {"path": str(base["folder"]), "revision": None, "relation": "finetune"}
+    assert metadata[constants.META_BASE_MODEL] == lineage
     training = metadata[constants.META_TRAINING]
     phases = training["finetune"]["phases"]
     assert [(p["frozen"], p["epochs"], p["learning_rate"]) for p in phases] == [(True, 4, 0.002), (False, 4, 0.0002)]
@@ -148,6 +149,18 @@ def test_cli_finetune_two_phases_from_a_local_folder(base: dict, hub: HubServer,
     assert training[constants.TRAIN_TEST_METRICS]["binary_accuracy"] >= 0.97
     loaded = hub_publish.from_pretrained(out)
     assert all(layer.trainable for layer in loaded.layers)
+
+
+def test_finetune_keeps_dict_inputs(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(4)
+    source = hub_publish.save_pretrained(MnistDictModel(), tmp_path / "dict")
+    result = finetune(source, epochs=1, output_dir=tmp_path / "zero", verbose=0)
+    assert set(result.model.input) == {"image"}
+    metadata = json.loads((result.folder / constants.METADATA_FILE).read_text())[constants.META_ROOT]
+    assert metadata[constants.META_INPUT_STRUCTURE] == "dict"
+    loaded = hub_publish.from_pretrained(result.folder)
+    x = {"image": _probe()}
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0))
 
 
 def test_finetune_bad_input_is_clear(base: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,7 +191,7 @@ def test_mirrored_strategy_on_two_logical_cpu_devices(tmp_path: Path) -> None:
         import numpy as np
         from hub_publish.cli import main
         from hub_publish.finetune import finetune
-        from hub_publish.models import MnistModel
+        from hub_publish.models import MnistDictModel, MnistModel
         from hub_publish.training import train
 
         # The CLI's train --distribute mirrored, then a fine-tune of what it packaged.
@@ -206,7 +219,9 @@ def test_mirrored_strategy_on_two_logical_cpu_devices(tmp_path: Path) -> None:
         assert distribute["strategy"] == "MirroredStrategy" and distribute["num_replicas"] == 2
         assert [d.rsplit("/", 1)[-1] for d in distribute["devices"]] == ["device:CPU:0", "device:CPU:1"]
     # What they publish is the same format: same files, loadable here (1 device) as usual.
-    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == sorted(p.name for p in (tmp_path / "zero").iterdir())
+    files = {name: sorted(p.name for p in (tmp_path / name).iterdir()) for name in ("base", "zero")}
+    assert files["base"] == files["zero"]
     assert type(hub_publish.from_pretrained(tmp_path / "base")) is MnistModel
     zero = hub_publish.from_pretrained(tmp_path / "zero")
-    np.testing.assert_array_equal(zero.predict(np.load(tmp_path / "images.npy"), verbose=0), np.load(tmp_path / "zero.npy"))
+    images = np.load(tmp_path / "images.npy")
+    np.testing.assert_array_equal(zero.predict(images, verbose=0), np.load(tmp_path / "zero.npy"))

@@ -129,7 +129,8 @@ def test_replace_head_is_the_seed_recipe(case: Case) -> None:
     model = case.model
     binary = surgery.replace_head(model, 1, at=case.head)
     # What the guide builds by hand.
-    manual = keras.Model(model.input, keras.layers.Dense(1, activation="sigmoid", name="manual_head")(model.get_layer(case.head).input))
+    manual_head = keras.layers.Dense(1, activation="sigmoid", name="manual_head")
+    manual = keras.Model(model.input, manual_head(model.get_layer(case.head).input))
     assert type(binary).__name__ == "Functional"
     assert binary.count_params() == manual.count_params()
     head = binary.get_layer("binary_classification_head")
