@@ -1,0 +1,362 @@
+"""hub-publish's own Hub client (push_to_hub, from_pretrained, the push/pull CLI) against the real server.
+
+Everything runs over HTTP on 127.0.0.1 through the stock huggingface_hub client; processes that
+need ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` (read when huggingface_hub is imported) run as subprocesses.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from huggingface_hub import HfApi
+from server_fixtures import TOKEN_SPECS, TOKENS, client_env, unique
+
+import hub_publish
+from hub_publish import constants
+from hub_publish.cli import main as cli
+from hub_publish.errors import HubPublishError, IntegrityError
+from hub_publish.loading import source_of
+from hub_publish.models import MnistDictModel, MnistModel
+from hub_publish.server import HubServer
+
+ALICE = TOKENS["alice"]
+BOB = TOKENS["bob"]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory):
+    with HubServer(tmp_path_factory.mktemp("hub-data"), tokens=TOKEN_SPECS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def alice(hub: HubServer) -> HfApi:
+    return HfApi(endpoint=hub.endpoint, token=ALICE)
+
+
+def _model(seed: int, cls: type = MnistModel) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return cls(conv_filters=(4, 6, 8), dense_units=8)
+
+
+def _images(n: int = 4, h: int = 28, w: int = 28) -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 256, size=(n, h, w, 1), dtype=np.uint8)
+
+
+def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return model.predict({"image": x} if isinstance(model.input, dict) else x, verbose=0)
+
+
+def _log_lines(server: HubServer) -> list[str]:
+    return server.log_file.read_text().splitlines()
+
+
+def _requests_since(server: HubServer, mark: int) -> list[str]:
+    """Request lines ("METHOD /path STATUS ms") the server logged after line ``mark``."""
+    return [line for line in _log_lines(server)[mark:] if " GET " in line or " HEAD " in line or " POST " in line
+            or " PUT " in line or " DELETE " in line]
+
+
+def _child(script: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+# ----------------------------------------------------------------------------- push and load
+
+
+@pytest.mark.parametrize("cls", [MnistModel, MnistDictModel], ids=["MnistModel", "MnistDictModel"])
+def test_push_then_from_pretrained(cls: type, hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    model = _model(1, cls)
+    repo = f"alice/{unique('push')}"
+    result = hub_publish.push_to_hub(model, repo, token=ALICE, endpoint=hub.endpoint)
+    assert result.changed and result.repo_id == repo and result.revision == "main"
+    assert alice.repo_info(repo).sha == result.commit_id
+    files = set(alice.list_repo_files(repo))
+    assert {constants.CONFIG_FILE, constants.METADATA_FILE, constants.WEIGHTS_FILE, constants.GRAPH_FILE,
+            constants.CARD_FILE} <= files
+    siblings = {s.rfilename: s for s in alice.model_info(repo, files_metadata=True).siblings}
+    assert siblings[constants.WEIGHTS_FILE].lfs is not None  # weights travel as LFS
+
+    loaded = cls.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+    assert type(loaded) is cls
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    for h, w in [(8, 8), (28, 28), (57, 31)]:
+        x = _images(2, h, w)
+        np.testing.assert_array_equal(_predict(loaded, x), _predict(model, x))
+    source = source_of(loaded)
+    assert source.repo_id == repo and source.commit == result.commit_id
+    # The class API pins revisions too, and hf:// with @revision is the same thing.
+    again = hub_publish.from_pretrained(f"hf://{repo}@{result.commit_id}", endpoint=hub.endpoint,
+                                        cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(_predict(again, _images()), _predict(model, _images()))
+
+
+def test_private_push_is_invisible_to_others(hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    repo = f"alice/{unique('private')}"
+    hub_publish.push_to_hub(_model(2), repo, private=True, token=ALICE, endpoint=hub.endpoint)
+    assert alice.repo_info(repo).private
+    for token in (BOB, False):
+        with pytest.raises(HubPublishError, match="not found|no access|authentic"):
+            hub_publish.from_pretrained(repo, token=token, endpoint=hub.endpoint, cache_dir=tmp_path / str(token))
+    assert hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub.endpoint, cache_dir=tmp_path / "a") is not None
+
+
+def test_unchanged_repush_makes_no_commit_and_sends_no_weights(hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    model = _model(3)
+    folder = hub_publish.save_pretrained(model, tmp_path / "model")
+    repo = f"alice/{unique('repush')}"
+    first = hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
+    commits = alice.list_repo_commits(repo)
+
+    # Re-save the same model (new date_saved) and push again: nothing changed, nothing is sent.
+    folder = hub_publish.save_pretrained(model, tmp_path / "model")
+    mark = len(_log_lines(hub))
+    second = hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
+    sent = _requests_since(hub, mark)
+    assert not second.changed and second.commit_id == first.commit_id
+    assert len(alice.list_repo_commits(repo)) == len(commits)
+    assert not [line for line in sent if "/info/lfs/objects/" in line and " PUT " in line], sent
+    assert not [line for line in sent if "/xet-cas/" in line], sent
+    assert not [line for line in sent if "/commit/" in line], sent
+
+    # A real change makes exactly one new commit.
+    third = hub_publish.push_to_hub(_model(4), repo, token=ALICE, endpoint=hub.endpoint)
+    assert third.changed and len(alice.list_repo_commits(repo)) == len(commits) + 1
+
+
+# ----------------------------------------------------------------------------- revisions
+
+
+@pytest.fixture(scope="module")
+def versions(hub: HubServer, alice: HfApi) -> dict:
+    """v1 tagged, v2 on main, v3 on a branch: one model per revision."""
+    repo = f"alice/{unique('revs')}"
+    models = {name: _model(10 + i) for i, name in enumerate(["v1", "v2", "v3"])}
+    v1 = hub_publish.push_to_hub(models["v1"], repo, token=ALICE, endpoint=hub.endpoint, commit_message="v1")
+    alice.create_tag(repo, tag="v1", revision=v1.commit_id)
+    v2 = hub_publish.push_to_hub(models["v2"], repo, token=ALICE, endpoint=hub.endpoint, commit_message="v2")
+    v3 = hub_publish.push_to_hub(models["v3"], repo, token=ALICE, endpoint=hub.endpoint, branch="experiment",
+                                 commit_message="v3")
+    commits = {"v1": v1.commit_id, "v2": v2.commit_id, "v3": v3.commit_id}
+    assert len(set(commits.values())) == 3
+    return {"repo": repo, "models": models, "commits": commits}
+
+
+@pytest.mark.parametrize("name, revision", [("v1", "v1"), ("v2", None), ("v2", "main"), ("v3", "experiment")])
+def test_each_revision_loads_its_own_weights(versions: dict, name: str, revision: str | None, hub: HubServer,
+                                             tmp_path: Path) -> None:
+    loaded = MnistModel.from_pretrained(versions["repo"], revision=revision, endpoint=hub.endpoint,
+                                        cache_dir=tmp_path / "cache")
+    x = _images()
+    np.testing.assert_array_equal(_predict(loaded, x), _predict(versions["models"][name], x))
+    others = [other for other in versions["models"] if other != name]
+    for other in others:
+        assert not np.allclose(_predict(loaded, x), _predict(versions["models"][other], x))
+    assert source_of(loaded).commit == versions["commits"][name]
+
+
+def test_revision_by_commit_sha(versions: dict, hub: HubServer, tmp_path: Path) -> None:
+    sha = versions["commits"]["v1"]
+    loaded = hub_publish.from_pretrained(versions["repo"], revision=sha, endpoint=hub.endpoint,
+                                         cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(_predict(loaded, _images()), _predict(versions["models"]["v1"], _images()))
+    # A revision pinned by sha is served from the cache without a single request.
+    mark = len(_log_lines(hub))
+    hub_publish.from_pretrained(versions["repo"], revision=sha, endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+    assert _requests_since(hub, mark) == []
+
+
+def test_unknown_revision_and_repo_are_clear(versions: dict, hub: HubServer, tmp_path: Path) -> None:
+    with pytest.raises(HubPublishError, match="revision 'nope'"):
+        hub_publish.from_pretrained(versions["repo"], revision="nope", endpoint=hub.endpoint, cache_dir=tmp_path)
+    with pytest.raises(HubPublishError, match="not found"):
+        hub_publish.from_pretrained("alice/does-not-exist", endpoint=hub.endpoint, cache_dir=tmp_path)
+    assert not list((tmp_path).glob("models--alice--does-not-exist/snapshots/*"))
+
+
+# ----------------------------------------------------------------------------- offline and cache
+
+
+def test_offline_after_one_load_also_with_the_server_stopped(tmp_path: Path) -> None:
+    """HF_HUB_OFFLINE=1 loads what one online load cached; then the same with no server at all."""
+    model = _model(20)
+    x = _images()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", _predict(model, x))
+    with HubServer(tmp_path / "hub-data", tokens=TOKEN_SPECS) as server:
+        repo = f"alice/{unique('offline')}"
+        tag = hub_publish.push_to_hub(model, repo, token=ALICE, endpoint=server.endpoint)
+        HfApi(endpoint=server.endpoint, token=ALICE).create_tag(repo, tag="release", revision=tag.commit_id)
+        script = f"""
+            import numpy as np, hub_publish
+            for revision in (None, "release"):
+                model = hub_publish.from_pretrained("{repo}", revision=revision)
+                np.testing.assert_array_equal(model.predict(np.load("x.npy"), verbose=0), np.load("expected.npy"))
+            print(type(model).__name__, hub_publish.loading.source_of(model).commit)
+            """
+        home = tmp_path / "hf-home"
+        online = _child(script, client_env(server, home, ALICE), tmp_path)
+        assert online.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
+        mark = len(_log_lines(server))
+        offline = _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
+        assert offline.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
+        assert _requests_since(server, mark) == []
+    # Server gone (its port refuses connections): offline still works, online fails clearly.
+    _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
+    fresh = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, env=client_env(server, tmp_path / "empty-home", ALICE,
+                                                                  HF_HUB_OFFLINE="1"))
+    assert fresh.returncode != 0
+    assert "HubPublishError" in fresh.stderr and "offline" in fresh.stderr.lower()
+
+
+def test_force_download_repairs_a_corrupted_cache_entry(hub: HubServer, tmp_path: Path) -> None:
+    model = _model(30)
+    repo = f"alice/{unique('corrupt')}"
+    hub_publish.push_to_hub(model, repo, token=ALICE, endpoint=hub.endpoint)
+    cache = tmp_path / "cache"
+    loaded = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache)
+    weights = source_of(loaded).folder / constants.WEIGHTS_FILE
+    blob = weights.resolve()
+    assert blob.parent.name == "blobs"
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    blob.write_bytes(bytes(data))
+
+    with pytest.raises(IntegrityError, match="force_download=True"):
+        hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache)
+    repaired = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache, force_download=True)
+    np.testing.assert_array_equal(_predict(repaired, _images()), _predict(model, _images()))
+    # The cache entry itself is repaired: a normal load works again.
+    again = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache)
+    np.testing.assert_array_equal(_predict(again, _images()), _predict(model, _images()))
+
+
+# ----------------------------------------------------------------------------- Keras interop
+
+
+def test_keras_hf_load_of_a_hub_publish_push(hub: HubServer, tmp_path: Path) -> None:
+    """A hub-publish push loads with plain `keras.saving.load_model("hf://...")` as the same class."""
+    model = _model(40, MnistDictModel)
+    repo = f"alice/{unique('to-keras')}"
+    hub_publish.push_to_hub(model, repo, token=ALICE, endpoint=hub.endpoint)
+    x = _images()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", _predict(model, x))
+    _child(
+        f"""
+        import numpy as np, keras
+        import hub_publish.models  # registers hub_publish>MnistDictModel with Keras
+        model = keras.saving.load_model("hf://{repo}")
+        assert type(model) is hub_publish.models.MnistDictModel, type(model)
+        np.testing.assert_array_equal(model.predict({{"image": np.load("x.npy")}}, verbose=0), np.load("expected.npy"))
+        """,
+        client_env(hub, tmp_path / "hf-home", ALICE),
+        tmp_path,
+    )
+
+
+def test_keras_hf_save_loads_with_from_pretrained(hub: HubServer, tmp_path: Path) -> None:
+    """`model.save("hf://...")` (Keras' own Hub saving) loads with hub_publish.from_pretrained."""
+    repo = f"alice/{unique('from-keras')}"
+    x = _images()
+    np.save(tmp_path / "x.npy", x)
+    _child(
+        f"""
+        import numpy as np, keras
+        import hub_publish.models
+        keras.utils.set_random_seed(50)
+        model = hub_publish.models.MnistModel(conv_filters=(4, 6, 8), dense_units=8)
+        model.save("hf://{repo}")
+        np.save("expected.npy", model.predict(np.load("x.npy"), verbose=0))
+        """,
+        client_env(hub, tmp_path / "hf-home", ALICE),
+        tmp_path,
+    )
+    loaded = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+    assert type(loaded) is MnistModel
+    np.testing.assert_array_equal(_predict(loaded, x), np.load(tmp_path / "expected.npy"))
+
+
+# ----------------------------------------------------------------------------- CLI push / pull
+
+
+def _cli(args: list[str], hub: HubServer, token: str | None = ALICE):
+    env = {"HF_ENDPOINT": hub.endpoint}
+    if token:
+        args = [*args, "--token", token]
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def test_cli_push_and_pull(hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    model = _model(60)
+    folder = hub_publish.save_pretrained(model, tmp_path / "model")
+    repo = f"alice/{unique('cli')}"
+    pushed = _cli(["push", str(folder), repo, "--endpoint", hub.endpoint, "-m", "first"], hub)
+    assert pushed.exit_code == 0, pushed.output
+    commit = alice.repo_info(repo).sha
+    assert commit in pushed.output
+    assert alice.list_repo_commits(repo)[0].title == "first"
+
+    again = _cli(["push", str(folder), repo, "--endpoint", hub.endpoint], hub)
+    assert again.exit_code == 0 and alice.repo_info(repo).sha == commit
+
+    dest = tmp_path / "pulled"
+    pulled = _cli(["pull", repo, "--endpoint", hub.endpoint, "--dest", str(dest)], hub)
+    assert pulled.exit_code == 0, pulled.output
+    for name in (constants.CONFIG_FILE, constants.METADATA_FILE, constants.WEIGHTS_FILE):
+        assert (dest / name).read_bytes() == (folder / name).read_bytes()
+    loaded = hub_publish.from_pretrained(dest)
+    np.testing.assert_array_equal(_predict(loaded, _images()), _predict(model, _images()))
+
+
+def _cli_subprocess(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("hub-publish"))
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "repo, token, message",
+    [
+        ("alice/bad name!", ALICE, "invalid repo id"),
+        ("alice/--x", ALICE, "invalid repo id|not a valid"),
+        ("alice/needs-a-token", None, "token"),
+        ("bob/not-yours", ALICE, "permission|not allowed|forbidden|cannot"),
+        ("alice/bad-token", "hf_not_a_real_token", "token"),
+    ],
+)
+def test_cli_push_bad_input_is_one_line_and_stores_nothing(repo: str, token: str | None, message: str,
+                                                           hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    folder = hub_publish.save_pretrained(_model(70), tmp_path / "model")
+    env = client_env(hub, tmp_path / "hf-home", token)
+    proc = _cli_subprocess(["push", str(folder), repo], env)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(message, err[0], re.IGNORECASE), err[0]
+    names = {m.id for m in alice.list_models(author=repo.split("/")[0])}
+    assert repo not in names
+
+
+def test_cli_pull_bad_input_is_one_line(hub: HubServer, tmp_path: Path) -> None:
+    env = client_env(hub, tmp_path / "hf-home", ALICE)
+    for args, message in [
+        (["pull", "alice/no-such-repo"], "not found"),
+        (["pull", "not a repo id"], "invalid repo id"),
+    ]:
+        proc = _cli_subprocess(args, env)
+        assert proc.returncode != 0
+        err = proc.stderr.strip().splitlines()
+        assert len(err) == 1 and message in err[0], proc.stderr
