@@ -134,11 +134,13 @@ def _model_from_source(source: str, trusted: tuple[str, ...]) -> Any:
 @click.argument("path")
 @click.option("--revision", default=None, help="Branch, tag or commit sha when PATH is a repo id.")
 @click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for the model's class.")
-def inspect(path: str, revision: str | None, trusted: tuple[str, ...]) -> None:
+@click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the login cache).")
+def inspect(path: str, revision: str | None, trusted: tuple[str, ...], endpoint: str | None, token: str | None) -> None:
     """Show a model folder or Hub repo: summary, layer walk, input spec, weight hashes."""
     from hub_publish.inspection import describe
 
-    click.echo(describe(path, revision=revision, trusted_modules=trusted))
+    click.echo(describe(path, revision=revision, trusted_modules=trusted, endpoint=endpoint, token=token))
 
 
 @main.command()

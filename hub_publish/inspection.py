@@ -33,6 +33,8 @@ def describe(
     *,
     revision: str | None = None,
     trusted_modules: Iterable[str] = (),
+    endpoint: str | None = None,
+    token: str | None = None,
 ) -> str:
     """Load a model (verifying its hashes) and describe it.
 
@@ -40,6 +42,8 @@ def describe(
         repo_id_or_path: A local folder, ``hf://`` reference or repo id.
         revision: Branch, tag or commit sha for a repo id.
         trusted_modules: Modules allowed to be imported for the model's class.
+        endpoint: Hub endpoint for a repo id (default: ``HF_ENDPOINT``, else huggingface.co).
+        token: Hub token for a repo id (default: ``HF_TOKEN`` or the login cache).
 
     Returns:
         A multi-line report: source, class, summary, layer walk, input spec, weight files.
@@ -48,7 +52,9 @@ def describe(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = from_pretrained(repo_id_or_path, revision=revision, trusted_modules=trusted_modules)
+        model = from_pretrained(
+            repo_id_or_path, revision=revision, trusted_modules=trusted_modules, endpoint=endpoint, token=token
+        )
     source = source_of(model)
     metadata = _read_metadata(source.folder) if source else {}
     ours = metadata.get(constants.META_ROOT, {})

@@ -360,3 +360,31 @@ def test_cli_pull_bad_input_is_one_line(hub: HubServer, tmp_path: Path) -> None:
         assert proc.returncode != 0
         err = proc.stderr.strip().splitlines()
         assert len(err) == 1 and message in err[0], proc.stderr
+
+
+def test_cli_inspect_accepts_a_repo_id(versions: dict, hub: HubServer) -> None:
+    out = _cli(["inspect", versions["repo"], "--revision", "v1", "--endpoint", hub.endpoint], hub)
+    assert out.exit_code == 0, out.output
+    assert f"source: {versions['repo']}@{versions['commits']['v1']}" in out.output
+    assert "class: hub_publish.models.mnist.MnistModel" in out.output and "classification_head" in out.output
+
+
+def test_hub_model_push_to_hub_method(hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    model = _model(80, MnistDictModel)
+    repo = f"alice/{unique('method')}"
+    result = model.push_to_hub(repo, token=ALICE, endpoint=hub.endpoint, commit_message="from the method")
+    assert result.changed and alice.list_repo_commits(repo)[0].title == "from the method"
+    assert result.commit_url and result.commit_id in result.commit_url
+    loaded = MnistDictModel.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(_predict(loaded, _images()), _predict(model, _images()))
+
+
+def test_quickstart_uses_a_given_hub(hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    """With --endpoint, quickstart starts no server of its own and publishes to the given Hub."""
+    repo = f"alice/{unique('quickstart')}"
+    out = _cli(["quickstart", "-o", str(tmp_path / "qs"), "--epochs", "2", "--endpoint", hub.endpoint,
+                "--repo-id", repo], hub)
+    assert out.exit_code == 0, out.output
+    assert alice.repo_info(repo).sha in out.output
+    assert hub.endpoint in out.output
+    assert constants.WEIGHTS_FILE in alice.list_repo_files(repo)
