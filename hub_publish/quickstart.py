@@ -56,7 +56,7 @@ def run(
 
     echo("1/5 training MnistModel on the embedded digits dataset (scikit-learn, 1,797 images)...")
     kwargs = {"epochs": epochs} if epochs else {}
-    folder, record = train_and_package("MnistModel", workdir / "mnist-digits", dataset="digits", **kwargs)
+    folder, record = train_and_package("MnistModel", workdir / "mnist-digits", dataset="digits", verbose=2, **kwargs)
     metrics = record["test_metrics"]
     accuracy = next((v for k, v in metrics.items() if "accuracy" in k), None)
     summary.update(folder=str(folder), test_metrics=metrics)
@@ -68,7 +68,7 @@ def run(
 
     original = MnistModel.from_pretrained(folder)
     images = _probe_images(np)
-    expected = {shape: original.predict(x, verbose=0) for shape, x in images.items()}
+    expected = {shape: _outputs(original, x) for shape, x in images.items()}
     _check_same(from_pretrained(folder), images, expected, np, "folder")
     echo(f"    {type(original).__name__} with {original.count_params():,} parameters; predictions bit-identical on "
          + ", ".join(f"{h}x{w}" for h, w in SIZES))
@@ -107,8 +107,6 @@ def run(
 @contextlib.contextmanager
 def _hub(workdir: Path, endpoint: str | None, token: str | None, echo: Callable[[str], Any]) -> Iterator[tuple[str, str | None]]:
     """The Hub to use: the one given (or HF_ENDPOINT), else an embedded server for this run."""
-    from huggingface_hub import constants as hf_constants
-
     endpoint = endpoint or os.environ.get("HF_ENDPOINT")
     if endpoint:
         yield endpoint, token
@@ -117,7 +115,7 @@ def _hub(workdir: Path, endpoint: str | None, token: str | None, echo: Callable[
 
     demo_token = "hf_" + secrets.token_hex(16)
     with HubServer(workdir / "hub-data", tokens=[f"{DEMO_USER}={demo_token}"], log_file=workdir / "hub-server.log") as server:
-        echo(f"    embedded Hub server at {server.url} (data in {workdir / 'hub-data'}; HF cache default {hf_constants.HF_HUB_CACHE})")
+        echo(f"    embedded Hub server at {server.url} (data in {workdir / 'hub-data'}, log {workdir / 'hub-server.log'})")
         yield server.url, demo_token
 
 
@@ -126,11 +124,18 @@ def _probe_images(np: Any) -> dict[tuple[int, int], Any]:
     return {(h, w): rng.integers(0, 256, size=(4, h, w, 1), dtype=np.uint8) for h, w in SIZES}
 
 
+def _outputs(model: Any, x: Any) -> Any:
+    """The model called eagerly: unlike ``predict`` no traced function per input size (and no retracing warnings)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
 def _check_same(model: Any, images: dict, expected: dict, np: Any, where: str) -> None:
     from hub_publish.errors import HubPublishError
 
     for shape, x in images.items():
-        if not np.array_equal(model.predict(x, verbose=0), expected[shape]):
+        if not np.array_equal(_outputs(model, x), expected[shape]):
             raise HubPublishError(f"predictions of the model loaded from the {where} differ on {shape} images")
 
 
