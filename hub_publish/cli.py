@@ -265,7 +265,7 @@ def finetune(src: str, task: str, positive_class: int, epochs: int | None, freez
                           trusted_modules=trusted, endpoint=endpoint, token=token, seed=seed, **kwargs)
     m = result.metrics
     base = result.base_model
-    origin = f"{base['repo_id']}@{base.get('revision')}" if base.get("repo_id") else base.get("path", src)
+    origin = f"{base[constants.BASE_REPO_ID]}@{base.get(constants.BASE_REVISION)}" if base.get(constants.BASE_REPO_ID) else base.get(constants.BASE_PATH, src)
     click.echo(f"fine-tuned {origin}: class {positive_class} vs rest on {dataset}")
     click.echo(f"test: binary_accuracy={m['binary_accuracy']:.4f} precision={m['precision']:.4f} recall={m['recall']:.4f} "
                f"(majority-class baseline {result.baseline:.4f}, {m['binary_accuracy'] - result.baseline:+.4f})")

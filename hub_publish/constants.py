@@ -50,6 +50,7 @@ META_HEAD_LAYER = "head_layer"  # name of the classification head, for surgery r
 META_TRAINING = "training"  # training record (see hub_publish.training)
 META_BASE_MODEL = "base_model"  # lineage: {repo_id, revision, relation}
 META_LIBRARY_VERSIONS = "library_versions"
+META_BACKEND_LAYERS = "backend_layers"  # {layer name: {class_name, backends}}: backend-only layers
 
 FORMAT_VERSION = 1
 
@@ -73,6 +74,20 @@ TRAIN_NUM_TEST_EXAMPLES = "num_test_examples"
 TRAIN_TEST_SPLIT = "test_split"
 TRAIN_DISTRIBUTE = "distribute"
 TRAIN_SEED = "seed"
+
+# --------------------------------------------------------------------------------------
+# Keras backends (see hub_publish.backends and docs/backends.md)
+# --------------------------------------------------------------------------------------
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # the backends hub-publish runs and is tested under
+ENV_KERAS_BACKEND = "KERAS_BACKEND"  # Keras' own setting; named in error messages, read by Keras
+# Keras layers that wrap one backend's native code, and the backends each runs under. A model
+# holding one loads only under those backends; every other model loads under any backend.
+BACKEND_ONLY_LAYERS = {
+    "TorchModuleWrapper": ("torch",),  # a torch.nn.Module
+    "JaxLayer": ("jax", "tensorflow"),  # JAX functions (TensorFlow through jax2tf)
+    "FlaxLayer": ("jax", "tensorflow"),  # a Flax module
+    "TFSMLayer": ("tensorflow",),  # a TensorFlow SavedModel
+}
 
 # Keras registration package of hub-publish's own classes
 KERAS_PACKAGE = "hub_publish"
@@ -129,3 +144,6 @@ BASE_MODEL_RELATIONS = ("adapter", "merge", "quantized", "finetune")
 BASE_REPO_ID = "repo_id"
 BASE_REVISION = "revision"
 BASE_RELATION = "relation"
+BASE_PATH = "path"  # a local base folder (no repo to pin)
+RELATION_FINETUNE = "finetune"
+TRAIN_FINETUNE = "finetune"  # key of the fine-tune details in the training record

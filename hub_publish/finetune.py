@@ -51,7 +51,7 @@ DEFAULT_LEARNING_RATE = 1e-3
 UNFROZEN_RATE_FACTOR = 0.1  # second phase of freeze_backbone: all layers at learning_rate * this
 LOSS = "binary_crossentropy"
 METRICS = ("binary_accuracy", "precision", "recall")
-RECORD_KEY = "finetune"  # key of the fine-tune details in the training record
+RECORD_KEY = constants.TRAIN_FINETUNE
 DEFAULT_OUTPUT_ROOT = Path("runs")
 
 
@@ -254,10 +254,10 @@ def _lineage(source: "ModelSource | None", src: str | os.PathLike) -> dict[str, 
         return {
             constants.BASE_REPO_ID: source.repo_id,
             constants.BASE_REVISION: source.commit or source.revision,
-            constants.BASE_RELATION: "finetune",
+            constants.BASE_RELATION: constants.RELATION_FINETUNE,
         }
     folder = source.folder if source is not None else Path(src).resolve()
-    return {"path": str(folder), constants.BASE_REVISION: None, constants.BASE_RELATION: "finetune"}
+    return {constants.BASE_PATH: str(folder), constants.BASE_REVISION: None, constants.BASE_RELATION: constants.RELATION_FINETUNE}
 
 
 def _recorded_head(source: "ModelSource | None") -> str | None:

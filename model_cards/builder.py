@@ -435,7 +435,7 @@ def _base_model(record: Any) -> dict[str, Any] | None:
     repo = record.get(constants.BASE_REPO_ID)
     if not repo:
         return None
-    relation = record.get(constants.BASE_RELATION) or "finetune"
+    relation = record.get(constants.BASE_RELATION) or constants.RELATION_FINETUNE
     if relation not in constants.BASE_MODEL_RELATIONS:
         raise ValueError(
             f"base model relation {relation!r} is not one the Hub knows; use one of {', '.join(constants.BASE_MODEL_RELATIONS)}."
