@@ -367,7 +367,7 @@ def _training_rows(training: Mapping[str, Any], dataset: Mapping[str, Any] | Non
     if t.get(constants.TRAIN_BACKEND):
         rows.append(("Keras backend", t[constants.TRAIN_BACKEND]))
     if t.get(constants.TRAIN_DISTRIBUTE):
-        rows.append(("Distribution", t[constants.TRAIN_DISTRIBUTE]))
+        rows.append(("Distribution", _distribution(t[constants.TRAIN_DISTRIBUTE])))
     if t.get(constants.TRAIN_SEED) is not None:
         rows.append(("Seed", t[constants.TRAIN_SEED]))
     versions = t.get(constants.TRAIN_LIBRARY_VERSIONS) or {}
@@ -391,6 +391,18 @@ def _number(value: Any) -> str:
     if isinstance(value, Mapping):  # a schedule
         return str(value.get("class_name", "schedule"))
     return str(value)
+
+
+def _distribution(record: Any) -> str:
+    """``{"strategy", "num_replicas", "devices"}`` (or a class name) in words."""
+    if not isinstance(record, Mapping):
+        return f"`{record}`"
+    text = f"`{record.get('strategy', '?')}`"
+    if record.get("num_replicas"):
+        text += f", {record['num_replicas']} replicas"
+    if record.get("devices"):
+        text += " (" + ", ".join(f"`{d}`" for d in record["devices"]) + ")"
+    return text
 
 
 def _duration(seconds: float) -> str:

@@ -218,6 +218,8 @@ def test_mirrored_strategy_on_two_logical_cpu_devices(tmp_path: Path) -> None:
         distribute = training[constants.TRAIN_DISTRIBUTE]
         assert distribute["strategy"] == "MirroredStrategy" and distribute["num_replicas"] == 2
         assert [d.rsplit("/", 1)[-1] for d in distribute["devices"]] == ["device:CPU:0", "device:CPU:1"]
+        card = (tmp_path / name / constants.CARD_FILE).read_text()
+        assert "| Distribution | `MirroredStrategy`, 2 replicas (" in card
     # What they publish is the same format: same files, loadable here (1 device) as usual.
     files = {name: sorted(p.name for p in (tmp_path / name).iterdir()) for name in ("base", "zero")}
     assert files["base"] == files["zero"]
