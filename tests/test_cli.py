@@ -17,7 +17,7 @@ from hub_publish.models import MnistModel
 
 from conftest import REPO_ROOT, subprocess_env
 
-COMMANDS = ["train", "save", "inspect", "card", "push", "pull", "serve", "quickstart"]
+COMMANDS = ["train", "save", "inspect", "card", "push", "pull", "serve", "finetune", "quickstart"]
 
 
 def _cli(*args: str, cwd: Path | None = None, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
@@ -39,6 +39,10 @@ def test_help_does_not_import_tensorflow_or_keras():
     assert out.returncode == 0, out.stderr
     for command in COMMANDS:
         assert command in out.stdout
+
+
+def test_command_list_is_complete():
+    assert sorted(main.commands) == sorted(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
