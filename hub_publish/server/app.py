@@ -2,7 +2,7 @@
 
 Request and response shapes follow huggingface_hub 2.4.0 (hf_api.py, _commit_api.py, lfs.py,
 file_download.py, utils/_http.py). Only *model* repos are served; dataset and space routes
-answer a clear 404. The path ``/{namespace}/{name}`` itself is left free for a model page.
+answer a clear 404. ``GET /{namespace}/{name}`` is the HTML model page (`hub_publish.server.preview`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from hub_publish.server.errors import (
     RepoNotFound,
     Unauthorized,
 )
+from hub_publish.server.preview import install_preview
 from hub_publish.server.storage import (
     AddFile,
     Commit,
@@ -60,6 +61,12 @@ logger = logging.getLogger("hub_publish.server")
 # decodes `%2F` to this placeholder instead; handlers turn it back into "/" (see `_u`).
 _SLASH = "\x00"
 _LFS_JSON = "application/vnd.git-lfs+json"
+# Repo files are served from the model page's origin: a browser opening an uploaded .html or .svg
+# must not run its scripts there (images in <img> are unaffected).
+_FILE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _u(segment: str) -> str:
@@ -776,7 +783,7 @@ def create_app(
         if entry is None:
             raise EntryNotFound(f"{path} does not exist in {repo_id} at {_u(revision)}.")
         etag = entry.sha256 if entry.lfs else entry.oid
-        headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes", **_FILE_HEADERS}
         if entry.lfs:
             headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -791,6 +798,9 @@ def create_app(
         raise NotSupported(
             "This server hosts model repos only; datasets and spaces are not supported.", code="RepoNotFound"
         )
+
+    # ------------------------------------------------------------------ model page (last: /{ns}/{name} matches a lot)
+    install_preview(app, storage=storage, auth=auth)
 
     app.add_middleware(_RawPathMiddleware)
     return app
