@@ -1,0 +1,429 @@
+"""The model page of the embedded Hub (issue 4, item 6): ``GET /{namespace}/{name}[?revision=]``.
+
+A real MnistModel, trained one epoch on digits (so the card has training curves, and a layer graph
+when graphviz is installed) and packaged with `hub_publish.save_pretrained`, is pushed to a real
+server process with `hub_publish.push_to_hub`. The page is checked over HTTP, then in a real
+headless Chromium (skipped only when chromium / chromedriver are not installed).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import httpx2
+import pytest
+from huggingface_hub import HfApi
+from server_fixtures import TOKENS, alice, hub_server, unique  # noqa: F401
+
+from hub_publish import constants
+from hub_publish.server import HubServer
+from hub_publish.server.preview import CONTENT_SECURITY_POLICY, human_size, render_card
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+HOSTILE_CARD = """---
+license: mit
+tags: [evil]
+---
+# Hostile card
+
+<script>document.title='PWNED';window.__pwned=1</script>
+
+<img src=x onerror="window.__pwned=2">
+
+Inline <svg onload="window.__pwned=4"></svg> and [a link](javascript:window.__pwned=3) and
+[another](JaVaScRiPt:alert(1)) and ![data](data:text/html,<script>window.__pwned=5</script>) and
+![b64](data:text/html;base64,PHNjcmlwdD53aW5kb3cuX19wd25lZD03PC9zY3JpcHQ+).
+
+| cell |
+|---|
+| <script>window.__pwned=6</script> |
+"""
+
+
+def artifacts_dir() -> Path:
+    """Where test artifacts (screenshots) go: ``HUB_PUBLISH_TEST_ARTIFACTS`` or ``<repo>/.test-artifacts``."""
+    path = Path(os.environ.get("HUB_PUBLISH_TEST_ARTIFACTS") or REPO_ROOT / ".test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class _Tags(HTMLParser):
+    """Every start tag of a page with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(page: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(page)
+    return parser.tags
+
+
+def _section(page: str, element_id: str) -> str:
+    """The (unescaped) text of the page from the element with ``id`` to the next ``</section>``."""
+    start = page.index(f'id="{element_id}"')
+    return html.unescape(page[start : page.index("</section>", start)])
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A MnistModel trained 1 epoch on digits, packaged with its card (curves, layer graph)."""
+    from hub_publish import save_pretrained
+    from hub_publish.training import train
+
+    result = train("MnistModel", epochs=1, verbose=0)
+    folder = save_pretrained(
+        result.model,
+        tmp_path_factory.mktemp("preview") / "digits",
+        training_record=result.record,
+        card_data={"license": "apache-2.0"},
+    )
+    assert (folder / constants.TRAINING_CURVES_FILE).is_file()
+    return SimpleNamespace(folder=folder, record=result.record)
+
+
+@pytest.fixture(scope="module")
+def published(hub_server: HubServer, alice: HfApi, packaged: SimpleNamespace, tmp_path_factory) -> SimpleNamespace:
+    """The packaged model pushed to the server, tagged ``v1``, then one more commit on main."""
+    from hub_publish import push_to_hub
+
+    repo = f"alice/{unique('digits')}"
+    folder = tmp_path_factory.mktemp("push") / "digits"
+    shutil.copytree(packaged.folder, folder)
+    pushed = push_to_hub(folder, repo, endpoint=hub_server.url, token=TOKENS["alice"])
+    alice.create_tag(repo, tag="v1", revision=pushed.commit_id)
+    later = alice.upload_file(
+        path_or_fileobj=b"notes\n", path_in_repo="NOTES.txt", repo_id=repo, commit_message="Add notes"
+    )
+    return SimpleNamespace(repo=repo, v1=pushed.commit_id, main=later.oid, record=packaged.record)
+
+
+@pytest.fixture(scope="module")
+def hostile(alice: HfApi) -> str:
+    """A public repo whose README tries every way to run a script."""
+    repo = f"alice/{unique('hostile')}"
+    alice.create_repo(repo)
+    alice.upload_file(path_or_fileobj=HOSTILE_CARD.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    return repo
+
+
+def _page(server: HubServer, path: str, **kwargs) -> httpx2.Response:
+    return httpx2.get(f"{server.url}{path}", timeout=30, **kwargs)
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+@pytest.mark.slow  # trains the model
+def test_model_page_shows_the_card_sidebar_files_snippet_and_commit(hub_server, alice, published):
+    r = _page(hub_server, f"/{published.repo}")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    page, text = r.text, html.unescape(r.text)
+    assert f"<title>{published.repo} · hub-publish Hub</title>" in page
+    # the card, rendered: headings, the architecture table, relative images on /resolve at this commit
+    assert '<h2 id="architecture">Architecture</h2>' in page
+    arch = page[page.index('<h2 id="architecture">') :]
+    arch = arch[: arch.index("</table>")]
+    assert "<table>" in arch and "<td><code>classification_head</code></td>" in arch
+    assert "<td><code>conv_2</code></td>\n<td>Conv2D</td>" in arch
+    images = [attrs["src"] for tag, attrs in _tags(page) if tag == "img"]
+    assert f"/{published.repo}/resolve/{published.main}/{constants.TRAINING_CURVES_FILE}" in images
+    assert all(src.startswith(f"/{published.repo}/resolve/{published.main}/") for src in images)
+    # the YAML front matter feeds the sidebar and is not shown as text
+    assert "card_body_sha256" not in text and "model-index" not in text and "\n---\n" not in text
+    sidebar = _section(page, "hp-metadata")
+    for value in ("keras", "image-classification", "apache-2.0", "functional-subclassing", "MnistModel"):
+        assert f'<span class="badge">{value}</span>' in sidebar, value
+    evals = _section(page, "hp-eval-results")
+    accuracy = published.record["test_metrics"]["sparse_categorical_accuracy"]
+    row = '<td>sparse_categorical_accuracy<div class="sub">scikit-learn digits (8x8) · test</div></td>'
+    assert f'{row}<td class="value">{accuracy:.4f}</td>' in evals
+    # the file list, with human-readable sizes
+    files = _section(page, "hp-files")
+    info = alice.model_info(published.repo, files_metadata=True)
+    names = {s.rfilename for s in info.siblings}
+    assert {".gitattributes", "README.md", "NOTES.txt", "model.weights.h5", constants.TRAINING_CURVES_FILE} <= names
+    for sibling in info.siblings:
+        assert f">{sibling.rfilename}</a>" in files
+        assert f'title="{sibling.size} bytes">{human_size(sibling.size)}</td>' in files
+    assert ">model.weights.h5</a> <span class=\"badge\">LFS</span>" in files
+    # the snippet and the commit / revision
+    snippet = _section(page, "hp-use-this-model")
+    assert f'hub_publish.from_pretrained("{published.repo}")' in snippet
+    assert f'keras.saving.load_model("hf://{published.repo}")' in snippet
+    assert f"export HF_ENDPOINT={hub_server.url}" in snippet
+    assert f'<code id="hp-commit-id" title="Add notes">{published.main}</code>' in page
+    assert "branch <strong>main</strong>" in page
+    assert f'<a href="/{published.repo}?revision=v1">v1</a>' in page
+
+
+@pytest.mark.slow  # trains the model
+def test_revision_parameter_shows_that_commit(hub_server, published):
+    for revision in ("v1", published.v1):
+        r = _page(hub_server, f"/{published.repo}", params={"revision": revision})
+        assert r.status_code == 200
+        page = r.text
+        assert f">{published.v1}</code>" in page and published.main not in page
+        assert f"<title>{published.repo} @ {revision} · hub-publish Hub</title>" in page
+        assert ">NOTES.txt</a>" not in page  # added after v1
+        images = [attrs["src"] for tag, attrs in _tags(page) if tag == "img"]
+        assert f"/{published.repo}/resolve/{published.v1}/{constants.TRAINING_CURVES_FILE}" in images
+        assert f'revision="{revision}"' in html.unescape(_section(page, "hp-use-this-model"))
+    assert "tag <strong>v1</strong>" in _page(hub_server, f"/{published.repo}?revision=v1").text
+    assert "commit <strong>" in _page(hub_server, f"/{published.repo}?revision={published.v1}").text
+
+
+@pytest.mark.slow  # trains the model
+def test_images_of_the_card_are_served_by_resolve(hub_server, published):
+    page = _page(hub_server, f"/{published.repo}").text
+    for src in [attrs["src"] for tag, attrs in _tags(page) if tag == "img"]:
+        r = httpx2.get(f"{hub_server.url}{src}", timeout=30)
+        assert r.status_code == 200, src
+        assert r.headers["content-type"] == "image/png"
+        assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow  # trains the model
+def test_unknown_repo_or_revision_is_a_404_page(hub_server, published):
+    r = _page(hub_server, "/alice/no-such-repo")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert '<p id="hp-error">Repository alice/no-such-repo not found.</p>' in r.text
+    r = _page(hub_server, f"/{published.repo}?revision=no-such-branch")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert f'<p id="hp-error">Revision &#39;no-such-branch&#39; not found in {published.repo}.</p>' in r.text
+    r = _page(hub_server, "/alice/bad..name")
+    assert r.status_code == 400 and '<p id="hp-error">Invalid' in r.text
+
+
+def test_private_repo_page_is_a_404_for_anonymous_visitors(hub_server, alice):
+    repo = f"alice/{unique('private')}"
+    alice.create_repo(repo, private=True)
+    alice.upload_file(path_or_fileobj=b"# Secret model\n", path_in_repo=constants.CARD_FILE, repo_id=repo)
+    anonymous = _page(hub_server, f"/{repo}")
+    assert anonymous.status_code == 404
+    assert f'<p id="hp-error">Repository {repo} not found.</p>' in anonymous.text  # same as an unknown repo
+    assert "Secret model" not in anonymous.text
+    other = _page(hub_server, f"/{repo}", headers={"Authorization": f"Bearer {TOKENS['bob']}"})
+    assert other.status_code == 404
+    owner = _page(hub_server, f"/{repo}", headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+    assert owner.status_code == 200
+    assert '<h1 id="secret-model">Secret model</h1>' in owner.text and "badge private" in owner.text
+
+
+def test_scripts_in_a_readme_come_back_escaped(hub_server, hostile):
+    r = _page(hub_server, f"/{hostile}")
+    assert r.status_code == 200
+    assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    page = r.text
+    assert "<script" not in page.lower() and "<svg" not in page.lower()
+    tags = _tags(page)
+    assert not [(t, a) for t, a in tags if t in ("script", "svg", "iframe", "object", "embed")]
+    assert not [(t, a) for t, a in tags for name in a if name.startswith("on")]  # no event handler attributes
+    urls = [v.strip().lower() for t, a in tags for v in a.values() if v]
+    assert not [v for v in urls if v.startswith(("javascript:", "data:text"))]
+    assert [a.get("src") for t, a in tags if t == "img"] == []  # `<img src=x>` was text; the data: image is dropped
+    # shown as text instead
+    assert "<p>&lt;script&gt;document.title='PWNED';window.__pwned=1&lt;/script&gt;</p>" in page
+    assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;" in page
+    assert '<span class="badge">evil</span>' in page and '<span class="badge">mit</span>' in page
+
+
+def test_sidebar_shows_every_card_field(hub_server, alice):
+    repo = f"alice/{unique('sidebar')}"
+    alice.create_repo(repo)
+    card = (
+        "---\nlibrary_name: keras\npipeline_tag: image-classification\nlicense: apache-2.0\n"
+        "datasets: [ylecun/mnist]\nbase_model: [alice/base, //evil.example/x]\nbase_model_relation: finetune\n"
+        "tags: [digits]\n"
+        "model-index:\n- name: m\n  results:\n  - task: {type: image-classification}\n"
+        "    dataset: {type: ylecun/mnist, name: MNIST, split: test}\n"
+        "    metrics: [{type: accuracy, value: 0.9876543, name: acc}, {type: bad}]\n---\n"
+        "See ![plot](plots/a.png), [the config](config.json), [away](../x.png) and [docs](https://example.com).\n"
+    )
+    alice.upload_file(path_or_fileobj=card.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    page = _page(hub_server, f"/{repo}").text
+    sidebar = _section(page, "hp-metadata")
+    for value in ("keras", "image-classification", "apache-2.0", "ylecun/mnist", "finetune", "digits"):
+        assert f'<span class="badge">{value}</span>' in sidebar, value
+    assert '<a class="badge" href="/alice/base">alice/base</a>' in sidebar
+    assert '<span class="badge">//evil.example/x</span>' in sidebar  # not a repo id: no link
+    evals = _section(page, "hp-eval-results")
+    assert '<td>acc<div class="sub">MNIST · test</div></td><td class="value">0.9877</td>' in evals
+    assert evals.count('class="value"') == 1  # the metric without a value is skipped
+    sha = alice.model_info(repo).sha
+    assert f'<img src="/{repo}/resolve/{sha}/plots/a.png" alt="plot" />' in page
+    assert '<a href="config.json">the config</a>' in page  # not a file of the repo: left as written
+    assert '<a href="https://example.com" rel="nofollow noopener noreferrer">docs</a>' in page
+    assert "base_model_relation" not in page
+
+
+def test_missing_empty_and_huge_cards(hub_server, alice):
+    from hub_publish.server.preview import MAX_CARD_BYTES
+
+    repo = f"alice/{unique('cards')}"
+    alice.create_repo(repo)
+    page = _page(hub_server, f"/{repo}").text
+    assert "This repo has no model card (README.md) at this revision." in page
+    assert ">.gitattributes</a>" in page
+    alice.upload_file(path_or_fileobj=b"", path_in_repo=constants.CARD_FILE, repo_id=repo)
+    page = _page(hub_server, f"/{repo}").text
+    assert "no model card" not in page and "too large" not in page
+    huge = b"---\nlicense: mit\n---\n" + b"word " * (MAX_CARD_BYTES // 5 + 1)
+    alice.upload_file(path_or_fileobj=huge, path_in_repo=constants.CARD_FILE, repo_id=repo)
+    r = _page(hub_server, f"/{repo}")
+    assert r.status_code == 200 and "README.md is too large to be shown here" in r.text
+    assert "word word" not in r.text
+
+
+@pytest.mark.slow  # trains the model
+def test_api_routes_are_not_shadowed_by_the_page(hub_server, published):
+    r = _page(hub_server, "/api/whoami-v2", headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+    assert r.status_code == 200 and r.json()["name"] == "alice"
+    r = _page(hub_server, "/api/models")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    r = _page(hub_server, "/datasets/foo")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    r = _page(hub_server, f"/{published.repo}/resolve/main/{constants.CONFIG_FILE}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.headers["content-security-policy"].endswith("sandbox")  # uploaded files never run scripts here
+
+
+# ----------------------------------------------------------------------------- rendering (no server)
+
+
+def test_render_card_rewrites_relative_urls_and_drops_unsafe_ones():
+    def url(path: str) -> str:
+        return f"/ns/m/resolve/{'0' * 40}/{quote(path)}"
+
+    out = render_card(
+        "# A: b\n\n## A: b\n\n![x](./img/a%20b.png?raw=1) ![y](../up.png) ![z](data:image/png;base64,AAAA) "
+        "![w](https://e.com/w.png) [f](model.weights.h5) [j](javascript:alert(1)) [v](vbscript:x) [m](mailto:a@b.c) "
+        "[h](#a-b)\n",
+        file_url=url,
+        files={"model.weights.h5"},
+    )
+    assert '<h1 id="a-b">A: b</h1>' in out and '<h2 id="a-b-1">A: b</h2>' in out
+    assert f'<img src="/ns/m/resolve/{"0" * 40}/img/a%20b.png" alt="x" />' in out
+    assert '<img alt="y" />' in out
+    assert '<img src="data:image/png;base64,AAAA" alt="z" />' in out
+    assert '<img src="https://e.com/w.png" alt="w" />' in out  # kept; the page's CSP does not load it
+    assert f'<a href="/ns/m/resolve/{"0" * 40}/model.weights.h5">f</a>' in out
+    assert "[j](javascript:alert(1)) [v](vbscript:x)" in out  # no link: shown as written
+    assert not [a for t, a in _tags(out) for v in a.values() if v and "script:" in v]
+    assert '<a href="mailto:a@b.c">m</a>' in out and '<a href="#a-b">h</a>' in out
+
+
+def test_human_size():
+    assert [human_size(n) for n in (0, 1023, 1024, 336552, 5 * 1024**3, 3 * 1024**4)] == [
+        "0 B", "1,023 B", "1.0 KiB", "328.7 KiB", "5.0 GiB", "3.0 TiB"
+    ]
+
+
+# ----------------------------------------------------------------------------- real browser
+
+
+def _chromium_paths() -> tuple[str, str]:
+    chromium = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
+    driver = CHROMEDRIVER if os.access(CHROMEDRIVER, os.X_OK) else shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip(
+            "headless browser test needs chromium and chromedriver (apt-get install chromium chromium-driver; "
+            "scripts/test.sh does it as root)"
+        )
+    return chromium, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium, driver_path = _chromium_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-extensions", "--disable-component-update",
+                "--no-first-run", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.binary_location = chromium
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)  # no Selenium Manager
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait_for_images(driver) -> list[dict]:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    script = (
+        "return Array.from(document.querySelectorAll('#hp-card img'))"
+        ".map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"
+    )
+    WebDriverWait(driver, 30).until(lambda d: all(i["complete"] for i in d.execute_script(script)))
+    return driver.execute_script(script)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_model_page_in_headless_chromium(browser, hub_server, published, hostile):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{hub_server.url}/{published.repo}")
+    assert published.repo in browser.title
+    # every image of the card is displayed (decoded, with a real width), the curves at least
+    images = _wait_for_images(browser)
+    names = {i["src"].rsplit("/", 1)[-1] for i in images}
+    assert constants.TRAINING_CURVES_FILE in names
+    if shutil.which("dot"):
+        assert constants.MODEL_PLOT_FILE in names
+    assert [i for i in images if i["width"] <= 0] == []
+    assert all(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, "#hp-card img"))
+    # the architecture table renders, with the head's row
+    rows = browser.find_elements(
+        By.XPATH,
+        "//h2[@id='architecture']/following-sibling::table[1]//tr[normalize-space(td[1])='classification_head']",
+    )
+    assert len(rows) == 1 and rows[0].is_displayed()
+    assert "Dense" in rows[0].text
+    assert published.main in browser.find_element(By.ID, "hp-commit-id").text
+    # a screenshot of the whole page, as a test artifact
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1400, min(max(height, 1000), 8000))
+    shot = artifacts_dir() / "preview_page.png"
+    shot.unlink(missing_ok=True)
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    browser.set_window_size(1400, 1000)
+
+    # a README's scripts never run
+    browser.get(f"{hub_server.url}/{hostile}")
+    assert browser.execute_script("return window.__pwned") is None
+    assert browser.title != "PWNED" and hostile in browser.title
+    card_text = browser.find_element(By.ID, "hp-card").text
+    assert "<script>document.title='PWNED';window.__pwned=1</script>" in card_text
+    assert browser.find_elements(By.CSS_SELECTOR, "#hp-card script, #hp-card svg, #hp-card img") == []
+    for link in browser.find_elements(By.CSS_SELECTOR, "#hp-card a"):
+        assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
+    browser.save_screenshot(str(artifacts_dir() / "preview_page_hostile.png"))
+    assert browser.execute_script("return window.__pwned") is None
