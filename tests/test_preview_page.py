@@ -243,7 +243,8 @@ def test_scripts_in_a_readme_come_back_escaped(hub_server, hostile):
     assert not [v for v in urls if v.startswith(("javascript:", "data:text"))]
     assert [a.get("src") for t, a in tags if t == "img"] == []  # `<img src=x>` was text; the data: image is dropped
     # shown as text instead
-    assert "<p>&lt;script&gt;document.title='PWNED';window.__pwned=1&lt;/script&gt;</p>" in page
+    # (a raw HTML block: escaped in place, not wrapped in <p>)
+    assert "&lt;script&gt;document.title='PWNED';window.__pwned=1&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;" in page
     assert '<span class="badge">evil</span>' in page and '<span class="badge">mit</span>' in page
 
@@ -331,6 +332,18 @@ def test_render_card_rewrites_relative_urls_and_drops_unsafe_ones():
     assert "[j](javascript:alert(1)) [v](vbscript:x)" in out  # no link: shown as written
     assert not [a for t, a in _tags(out) for v in a.values() if v and "script:" in v]
     assert '<a href="mailto:a@b.c">m</a>' in out and '<a href="#a-b">h</a>' in out
+
+
+def test_render_card_keeps_folded_sections_and_drops_comments_only():
+    out = render_card(
+        "<details>\n<summary>Optimizer configuration</summary>\n\n```json\n{}\n```\n\n</details>\n\n"
+        "<!-- Author: fill in -->\n\nline<br>two <details open ontoggle=alert(1)> <b onclick=x>b</b>\n",
+        file_url=lambda path: path,
+    )
+    assert out.startswith("<details>\n<summary>Optimizer configuration</summary>\n<pre><code")
+    assert "</details>" in out and "Author: fill in" not in out and "line<br>two" in out
+    assert "&lt;details open ontoggle=alert(1)&gt; &lt;b onclick=x&gt;b&lt;/b&gt;" in out
+    assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"})]  # only markdown's own
 
 
 def test_human_size():

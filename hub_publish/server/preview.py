@@ -208,7 +208,9 @@ def render_card(
 ) -> str:
     """Render a model card's Markdown body to safe HTML.
 
-    Raw HTML is escaped (CommonMark with ``html`` off, plus GitHub-style tables). Relative image
+    Raw HTML is escaped (CommonMark plus GitHub-style tables), except HTML comments, which are
+    dropped, and bare ``<details>``/``<summary>``/``<br>`` tags (no attributes), which cards use
+    for folded sections and which cannot run anything. Relative image
     sources become ``file_url(path)``; relative links do too when they name a file in ``files``.
     Only ``http``, ``https``, ``mailto`` and fragment links, and ``data:image/...`` images, are kept;
     any other URL is dropped. Headings get GitHub-style ids, so ``[x](#a-heading)`` links work.
@@ -228,8 +230,12 @@ def render_card(
     for i, token in enumerate(tokens):
         if token.type == "heading_open" and i + 1 < len(tokens):
             token.attrSet("id", _slug(tokens[i + 1].content, slugs))
+        if token.type == "html_block":
+            token.content = _safe_html(token.content)
         for child in token.children or ():
-            if child.type == "image":
+            if child.type == "html_inline":
+                child.content = _safe_html(child.content)
+            elif child.type == "image":
                 src = _image_src(str(child.attrGet("src") or ""), file_url)
                 if src is None:
                     child.attrs.pop("src", None)
@@ -388,6 +394,30 @@ def _repo_path(url: str) -> str | None:
     return path
 
 
+_HTML_PIECE = re.compile(r"<!--.*?(?:-->|\Z)|<[^<>]*>", re.DOTALL)
+_ALLOWED_TAG = re.compile(r"</?(?:details|summary)\s*>|<br\s*/?>", re.IGNORECASE)
+
+
+def _escape(text: str) -> str:
+    """Escape as markdown-it does for text (``& < > "``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _safe_html(raw: str) -> str:
+    """Raw HTML from a card: comments dropped, bare details/summary/br kept, the rest escaped."""
+    out, pos = [], 0
+    for match in _HTML_PIECE.finditer(raw):
+        out.append(_escape(raw[pos : match.start()]))
+        piece = match.group(0)
+        if _ALLOWED_TAG.fullmatch(piece):
+            out.append(piece.lower().replace(" ", ""))
+        elif not piece.startswith("<!--"):
+            out.append(_escape(piece))
+        pos = match.end()
+    out.append(_escape(raw[pos:]))
+    return "".join(out)
+
+
 def _image_src(src: str, file_url: Callable[[str], str]) -> str | None:
     scheme = urlsplit(src).scheme.lower()
     if scheme in ("http", "https"):
@@ -441,7 +471,9 @@ def _strings(value: Any) -> list[str]:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table")
+    # html on so raw HTML arrives as html_block / html_inline tokens, which render_card passes
+    # through _safe_html (escape all but a few attribute-free tags); nothing raw is emitted as is.
+    return MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
 @functools.cache
