@@ -29,3 +29,7 @@ class UnknownLayersError(HubPublishError):
 
 class SurgeryError(HubPublishError):
     """A model edit (cut, new head, freeze) cannot be done as asked: unknown layer, ambiguous cut, ..."""
+
+
+class BackendError(HubPublishError):
+    """The model holds a layer that runs only under another Keras backend (e.g. a TorchModuleWrapper under JAX)."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.backends import check_backend
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
@@ -94,6 +95,8 @@ def from_pretrained(
         ClassMismatchError: The folder holds another class than ``expected_class``.
         UnsafeModelError: The config holds code (e.g. a Lambda with bytecode).
         UnknownLayersError: The class-free graph needs custom layers that are not available.
+        BackendError: The model holds a layer that runs only under another Keras backend (such
+            as a TorchModuleWrapper under JAX); the message names the layer and the backend.
     """
     import keras
 
@@ -114,6 +117,7 @@ def from_pretrained(
     weights = _weights_path(folder)
     verify_folder(folder, metadata)
     _warn_if_newer_keras(metadata, keras.version())
+    check_backend(config, metadata)  # backend-only layers (e.g. TorchModuleWrapper) need their backend
 
     trusted = tuple(trusted_modules)
     cls, why_not = _resolve_class(config, trusted)

@@ -6,7 +6,7 @@ it too, plus hub-publish's extras::
     config.json          Keras serialization of the model (e.g. ``hub_publish>MnistModel``)
     metadata.json        Keras' keys (keras_version, date_saved) + a "hub_publish" object:
                          backend, class, parameter count, input/output spec, sha256 and size of
-                         every weights file, training record, lineage
+                         every weights file, training record, lineage, backend-only layers
     model.weights.h5     inference weights (optimizer state only with include_optimizer=True)
       or model.weights.json + model_NNNNN.weights.h5   when sharded (max_shard_size)
     graph.json           class-free functional DAG, loadable without the model's class
@@ -213,6 +213,7 @@ def _metadata(
     import keras
 
     from hub_publish import _versions
+    from hub_publish.backends import backend_only_layers
 
     struct = model.input
     structure = "dict" if isinstance(struct, Mapping) else ("list" if isinstance(struct, (list, tuple)) else "single")
@@ -230,6 +231,7 @@ def _metadata(
         constants.META_HEAD_LAYER: _head_layer(model),
         constants.META_FILES: {name: file_digest(folder / name) for name in weight_files},
         constants.META_LIBRARY_VERSIONS: _versions.library_versions(),
+        constants.META_BACKEND_LAYERS: backend_only_layers(model),  # empty: loads under any backend
     }
     if training_record is not None:
         ours[constants.META_TRAINING] = json.loads(json.dumps(training_record, default=_json_default))
