@@ -146,4 +146,4 @@ BASE_REVISION = "revision"
 BASE_RELATION = "relation"
 BASE_PATH = "path"  # a local base folder (no repo to pin)
 RELATION_FINETUNE = "finetune"
-TRAIN_FINETUNE = "finetune"  # key of the fine-tune details in the training record
+FINETUNE_RECORD = "finetune"  # training-record key of the fine-tune details (fine-tuned models only)

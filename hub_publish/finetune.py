@@ -51,7 +51,7 @@ DEFAULT_LEARNING_RATE = 1e-3
 UNFROZEN_RATE_FACTOR = 0.1  # second phase of freeze_backbone: all layers at learning_rate * this
 LOSS = "binary_crossentropy"
 METRICS = ("binary_accuracy", "precision", "recall")
-RECORD_KEY = constants.TRAIN_FINETUNE
+RECORD_KEY = constants.FINETUNE_RECORD
 DEFAULT_OUTPUT_ROOT = Path("runs")
 
 
