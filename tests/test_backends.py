@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from backend_worker import (
     result_path,
     third_backend,
 )
-from server_fixtures import TOKEN_SPECS, TOKENS, client_env
+from server_fixtures import TOKENS, client_env, hub_server  # noqa: F401  (hub_server: the module's Hub)
 
 pytestmark = pytest.mark.slow
 
@@ -126,18 +125,12 @@ def _run_phase(matrix: Matrix, phase: str, server: HubServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    with HubServer(tmp_path_factory.mktemp("hub-data"), tokens=TOKEN_SPECS) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def matrix(hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+def matrix(hub_server: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
     """Run the three phases (three backends each, ``PARALLEL`` at a time) and collect their records."""
     matrix = Matrix(work=tmp_path_factory.mktemp("backend-matrix"))
     np.savez(matrix.work / "inputs.npz", **_inputs())
     for phase in ("publish", "load", "verify"):
-        _run_phase(matrix, phase, hub)
+        _run_phase(matrix, phase, hub_server)
     print(f"\nbackend matrix wall times (s): {matrix.wall_time_s}")
     return matrix
 
