@@ -195,19 +195,22 @@ def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, f
     from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
     local_path = folder / constants.METADATA_FILE
-    try:
-        remote_path = hf_hub_download(
-            repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
-            cache_dir=tempfile.mkdtemp(prefix="hub-publish-meta-"),
-        )
-    except (EntryNotFoundError, RevisionNotFoundError):
-        return
-    local = json.loads(local_path.read_text())
-    remote = json.loads(Path(remote_path).read_text())
+    # A throw-away cache: this comparison must not leave files in the user's HF cache or in /tmp.
+    with tempfile.TemporaryDirectory(prefix="hub-publish-meta-") as cache:
+        try:
+            remote_path = hf_hub_download(
+                repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
+                cache_dir=cache,
+            )
+        except (EntryNotFoundError, RevisionNotFoundError):
+            return
+        remote_text = Path(remote_path).read_text()
+    local_text = local_path.read_text()
+    local, remote = json.loads(local_text), json.loads(remote_text)
     date = constants.META_DATE_SAVED
     if {k: v for k, v in local.items() if k != date} == {k: v for k, v in remote.items() if k != date}:
         local[date] = remote.get(date)
-        if local_path.read_text() != Path(remote_path).read_text():
+        if local_text != remote_text:
             # Write back in the same formatting as packaging writes it.
             local_path.write_text(json.dumps(local, indent=2) + "\n")
 

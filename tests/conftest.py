@@ -6,7 +6,9 @@ token) before huggingface_hub is imported, and quiet TensorFlow logs.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 _SESSION_HOME = tempfile.mkdtemp(prefix="hub-publish-tests-hf-home-")
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["HF_HOME"] = _SESSION_HOME
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_ENDPOINT", None)
