@@ -62,6 +62,11 @@ def describe(
     lines.append(f"class: {type(model).__module__}.{type(model).__name__}" + (" (class-free graph)" if source and source.class_free else ""))
     lines.append(f"saved with: keras {metadata.get(constants.META_KERAS_VERSION, '?')}, backend {ours.get(constants.META_BACKEND, '?')}, "
                  f"hub-publish {ours.get(constants.META_VERSION, '?')}, on {metadata.get(constants.META_DATE_SAVED, '?')}")
+    backend_layers = ours.get(constants.META_BACKEND_LAYERS)
+    if backend_layers is not None:
+        lines.append("backend-only layers: " + (", ".join(
+            f"{name} ({rec.get('class_name', '?')}: {'/'.join(rec.get('backends', []))})" for name, rec in backend_layers.items()
+        ) or "none (loads under any backend)"))
     for warning in caught:
         lines.append(f"warning: {warning.message}")
     lines.append("")
