@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class HubPublishError(Exception):
     """Base class: a user-facing error whose message is one clear line."""
@@ -12,7 +14,15 @@ class ModelFolderError(HubPublishError):
 
 
 class IntegrityError(ModelFolderError):
-    """A weights file does not match the sha256 / size recorded in metadata.json."""
+    """A weights file does not match the sha256 / size recorded in metadata.json.
+
+    Attributes:
+        path: The file that failed the check (None when unknown).
+    """
+
+    def __init__(self, message: str, path: "os.PathLike[str] | str | None" = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ClassMismatchError(HubPublishError):

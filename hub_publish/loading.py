@@ -12,6 +12,7 @@ only hub-publish's own modules, Keras, and the modules the caller lists in ``tru
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -115,7 +116,12 @@ def from_pretrained(
     config = _read_json(folder, constants.CONFIG_FILE, required=True)
     metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     weights = _weights_path(folder)
-    verify_folder(folder, metadata)
+    try:
+        verify_folder(folder, metadata)
+    except IntegrityError as exc:
+        if source.repo_id is not None and exc.path is not None:
+            _evict_from_cache(Path(exc.path))
+        raise
     _warn_if_newer_keras(metadata, keras.version())
     check_backend(config, metadata)  # backend-only layers (e.g. TorchModuleWrapper) need their backend
 
@@ -160,20 +166,26 @@ def verify_folder(folder: str | os.PathLike, metadata: Mapping[str, Any] | None 
         metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     files = (metadata.get(constants.META_ROOT) or {}).get(constants.META_FILES) or {}
     for name, record in files.items():
+        if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
+            raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
         path = folder / name
         if not path.is_file():
-            raise IntegrityError(f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.")
+            raise IntegrityError(
+                f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.", path
+            )
         expected_size = record.get(constants.META_SIZE)
         actual_size = path.stat().st_size
         if expected_size is not None and actual_size != expected_size:
             raise IntegrityError(
                 f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
-                "(truncated or altered); re-download it (force_download=True) or re-save the model."
+                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
+                path,
             )
         if file_digest(path)[constants.META_SHA256] != record.get(constants.META_SHA256):
             raise IntegrityError(
                 f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
-                "re-download it (force_download=True) or re-save the model."
+                "re-download it (force_download=True) or re-save the model.",
+                path,
             )
     return list(files)
 
@@ -227,6 +239,19 @@ def _resolve(
 
 
 # ----------------------------------------------------------------------------- verify
+
+
+def _evict_from_cache(path: Path) -> None:
+    """Remove a file that failed verification from the huggingface_hub cache (its snapshot entry
+    and the blob it points to), so the cache holds no corrupt entry and the next load downloads
+    it again. huggingface_hub has no public call to drop one file of a snapshot, hence by hand."""
+    blob = path.resolve() if path.is_symlink() else None
+    if blob is not None and blob.parent.name != "blobs":  # not a huggingface_hub cache layout: leave it
+        return
+    for p in (path, blob):
+        if p is not None:
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def _read_json(folder: Path, name: str, *, required: bool) -> Any:

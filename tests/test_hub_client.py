@@ -230,17 +230,27 @@ def test_force_download_repairs_a_corrupted_cache_entry(hub: HubServer, tmp_path
     weights = source_of(loaded).folder / constants.WEIGHTS_FILE
     blob = weights.resolve()
     assert blob.parent.name == "blobs"
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
-    blob.write_bytes(bytes(data))
+    good = blob.read_bytes()
 
+    def corrupt() -> None:
+        data = bytearray(good)
+        data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+        blob.write_bytes(bytes(data))
+
+    # A corrupted entry is refused, and removed: the cache keeps no entry that fails its hash.
+    corrupt()
     with pytest.raises(IntegrityError, match="force_download=True"):
         hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache)
-    repaired = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache, force_download=True)
-    np.testing.assert_array_equal(_predict(repaired, _images()), _predict(model, _images()))
-    # The cache entry itself is repaired: a normal load works again.
+    assert not blob.exists() and not weights.is_symlink() and not weights.exists()
     again = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache)
     np.testing.assert_array_equal(_predict(again, _images()), _predict(model, _images()))
+    assert blob.read_bytes() == good
+
+    # force_download replaces a corrupted entry before it is even checked.
+    corrupt()
+    repaired = hub_publish.from_pretrained(repo, endpoint=hub.endpoint, cache_dir=cache, force_download=True)
+    np.testing.assert_array_equal(_predict(repaired, _images()), _predict(model, _images()))
+    assert blob.read_bytes() == good
 
 
 # ----------------------------------------------------------------------------- Keras interop

@@ -119,6 +119,17 @@ def test_altered_weights(saved):
         hub_publish.from_pretrained(saved)
 
 
+@pytest.mark.parametrize("name", ["../outside.h5", "/etc/hostname", "sub/../../outside.h5"])
+def test_metadata_naming_files_outside_the_folder_is_refused(saved, name):
+    (saved.parent / "outside.h5").write_bytes(b"not yours")
+    metadata = json.loads((saved / constants.METADATA_FILE).read_text())
+    metadata[constants.META_ROOT][constants.META_FILES][name] = {constants.META_SHA256: "0" * 64, constants.META_SIZE: 9}
+    (saved / constants.METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ModelFolderError, match="names a weights file outside the folder"):
+        hub_publish.from_pretrained(saved)
+    assert (saved.parent / "outside.h5").read_bytes() == b"not yours"
+
+
 def test_missing_weights(saved):
     (saved / constants.WEIGHTS_FILE).unlink()
     with pytest.raises(ModelFolderError, match="has no model.weights.h5"):
