@@ -201,7 +201,7 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
 
     repo, ref_revision = parse_repo_ref(repo_id)
     folder, commit = download_snapshot(repo, revision=revision or ref_revision, token=token, endpoint=endpoint, force_download=force_download)
-    checked = verify_folder(folder)
+    checked = verify_folder(folder, evict=True)
     if dest:
         target = Path(dest)
         if target.exists() and any(target.iterdir()):

@@ -116,12 +116,7 @@ def from_pretrained(
     config = _read_json(folder, constants.CONFIG_FILE, required=True)
     metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     weights = _weights_path(folder)
-    try:
-        verify_folder(folder, metadata)
-    except IntegrityError as exc:
-        if source.repo_id is not None and exc.path is not None:
-            _evict_from_cache(Path(exc.path))
-        raise
+    verify_folder(folder, metadata, evict=source.repo_id is not None)
     _warn_if_newer_keras(metadata, keras.version())
     check_backend(config, metadata)  # backend-only layers (e.g. TorchModuleWrapper) need their backend
 
@@ -145,12 +140,17 @@ def source_of(model: Any) -> ModelSource | None:
     return _SOURCES.get(model)
 
 
-def verify_folder(folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> list[str]:
+def verify_folder(
+    folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, evict: bool = False
+) -> list[str]:
     """Check every weights file of a folder against the sha256 and size in metadata.json.
 
     Args:
         folder: The model folder.
         metadata: Its parsed metadata.json (read from the folder when None).
+        evict: The folder is a huggingface_hub cache snapshot: remove a file that fails the check
+            from the cache (snapshot entry and blob), so no corrupt entry stays and the next
+            download fetches it again.
 
     Returns:
         The names of the files checked (empty for a folder without recorded hashes, such as
@@ -158,13 +158,24 @@ def verify_folder(folder: str | os.PathLike, metadata: Mapping[str, Any] | None 
 
     Raises:
         IntegrityError: A file is missing, or its size or sha256 differs from the record.
+        ModelFolderError: metadata.json names a file outside the folder.
     """
-    from hub_publish.packaging import file_digest
-
     folder = Path(folder)
     if metadata is None:
         metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     files = (metadata.get(constants.META_ROOT) or {}).get(constants.META_FILES) or {}
+    try:
+        _check_files(folder, files)
+    except IntegrityError as exc:
+        if evict and exc.path is not None:
+            _evict_from_cache(Path(exc.path))
+        raise
+    return list(files)
+
+
+def _check_files(folder: Path, files: Mapping[str, Any]) -> None:
+    from hub_publish.packaging import file_digest
+
     for name, record in files.items():
         if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
             raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
@@ -187,7 +198,6 @@ def verify_folder(folder: str | os.PathLike, metadata: Mapping[str, Any] | None 
                 "re-download it (force_download=True) or re-save the model.",
                 path,
             )
-    return list(files)
 
 
 # ----------------------------------------------------------------------------- resolve

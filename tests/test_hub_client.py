@@ -331,6 +331,22 @@ def test_cli_push_and_pull(hub: HubServer, alice: HfApi, tmp_path: Path) -> None
     np.testing.assert_array_equal(_predict(loaded, _images()), _predict(model, _images()))
 
 
+def test_cli_pull_refuses_and_evicts_a_corrupted_cache_entry(hub: HubServer, tmp_path: Path) -> None:
+    repo = f"alice/{unique('pull-corrupt')}"
+    hub_publish.push_to_hub(_model(61), repo, token=ALICE, endpoint=hub.endpoint)
+    env = client_env(hub, tmp_path / "hf-home", ALICE)
+    first = _cli_subprocess(["pull", repo], env)
+    assert first.returncode == 0, first.stderr
+    blobs = [p.resolve() for p in (tmp_path / "hf-home" / "hub").glob(f"models--alice--*/snapshots/*/{constants.WEIGHTS_FILE}")]
+    assert len(blobs) == 1 and blobs[0].parent.name == "blobs"
+    blobs[0].write_bytes(blobs[0].read_bytes()[:-1] + b"!")
+    bad = _cli_subprocess(["pull", repo], env)
+    assert bad.returncode != 0 and "does not match its sha256" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not blobs[0].exists()
+    again = _cli_subprocess(["pull", repo], env)
+    assert again.returncode == 0 and "1 weights file(s) verified" in again.stdout, again.stderr
+
+
 def _cli_subprocess(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     exe = str(Path(sys.executable).with_name("hub-publish"))
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
