@@ -193,6 +193,16 @@ def test_revision_parameter_shows_that_commit(hub_server, published):
 
 
 @pytest.mark.slow  # trains the model
+def test_commit_and_tree_urls_lead_to_the_page_at_that_revision(hub_server, published):
+    for path, revision in [(f"commit/{published.v1}", published.v1), ("tree/v1", "v1"), ("tree/main", "main")]:
+        r = _page(hub_server, f"/{published.repo}/{path}")
+        assert r.status_code == 302 and r.headers["location"] == f"/{published.repo}?revision={revision}"
+        page = _page(hub_server, r.headers["location"]).text
+        assert f">{published.v1 if revision != 'main' else published.main}</code>" in page
+    assert _page(hub_server, f"/{published.repo}/commit/{'0' * 40}", follow_redirects=True).status_code == 404
+
+
+@pytest.mark.slow  # trains the model
 def test_images_of_the_card_are_served_by_resolve(hub_server, published):
     page = _page(hub_server, f"/{published.repo}").text
     for src in [attrs["src"] for tag, attrs in _tags(page) if tag == "img"]:

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub_publish import __version__, constants
 from hub_publish.server.auth import Authorizer
@@ -102,6 +102,13 @@ def install_preview(app: FastAPI, *, storage: Storage, auth: Authorizer) -> None
             endpoint=str(request.base_url).rstrip("/"),
         )
         return HTMLResponse(html, headers=PAGE_HEADERS)
+
+    # The Hub's own page URLs for a commit or a revision (huggingface_hub's CommitInfo.commit_url,
+    # printed by push and quickstart, is /{ns}/{name}/commit/{sha}) lead to the model page there.
+    @app.get("/{namespace}/{name}/commit/{revision}", include_in_schema=False)
+    @app.get("/{namespace}/{name}/tree/{revision:path}", include_in_schema=False)
+    def revision_page(namespace: str, name: str, revision: str) -> Response:
+        return RedirectResponse(f"/{quote(namespace)}/{quote(name)}?{urlencode({'revision': revision})}", status_code=302)
 
 
 def error_page(status: int, message: str) -> HTMLResponse:
