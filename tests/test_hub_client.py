@@ -124,6 +124,7 @@ def test_unchanged_repush_makes_no_commit_and_sends_no_weights(hub: HubServer, a
     mark = len(_log_lines(hub))
     second = hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
     sent = _requests_since(hub, mark)
+    assert [line for line in sent if "/preupload/" in line], sent  # the log is live: the push did talk to the Hub
     assert not second.changed and second.commit_id == first.commit_id
     assert len(alice.list_repo_commits(repo)) == len(commits)
     assert not [line for line in sent if "/info/lfs/objects/" in line and " PUT " in line], sent
@@ -175,6 +176,9 @@ def test_revision_by_commit_sha(versions: dict, hub: HubServer, tmp_path: Path) 
     mark = len(_log_lines(hub))
     hub_publish.from_pretrained(versions["repo"], revision=sha, endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
     assert _requests_since(hub, mark) == []
+    # Control: a branch revision does ask the Hub, and the log shows it.
+    hub_publish.from_pretrained(versions["repo"], revision="main", endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+    assert _requests_since(hub, mark), "the server log shows no requests at all"
 
 
 def test_unknown_revision_and_repo_are_clear(versions: dict, hub: HubServer, tmp_path: Path) -> None:
@@ -208,6 +212,7 @@ def test_offline_after_one_load_also_with_the_server_stopped(tmp_path: Path) -> 
         home = tmp_path / "hf-home"
         online = _child(script, client_env(server, home, ALICE), tmp_path)
         assert online.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
+        assert _requests_since(server, 0), "the server log shows no requests at all"
         mark = len(_log_lines(server))
         offline = _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
         assert offline.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
