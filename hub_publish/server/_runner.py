@@ -59,7 +59,9 @@ def serve(
     _setup_logging(log_level)
     config, tokens = _merged(config, tokens)
     app = create_app(data_dir, config=config, tokens=tokens, max_upload_bytes=max_upload_bytes)
-    logging.getLogger("hub_publish.server").info("serving %s on http://%s:%d", Path(data_dir), host, port)
+    logging.getLogger("hub_publish.server").info(
+        "serving %s on http://%s:%d (model pages at http://%s:%d/{namespace}/{name})", Path(data_dir), host, port, host, port
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
 
 
