@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import os
 
 
 class HubPublishError(Exception):
@@ -20,7 +23,7 @@ class IntegrityError(ModelFolderError):
         path: The file that failed the check (None when unknown).
     """
 
-    def __init__(self, message: str, path: "os.PathLike[str] | str | None" = None) -> None:
+    def __init__(self, message: str, path: os.PathLike[str] | str | None = None) -> None:
         super().__init__(message)
         self.path = path
 

@@ -51,7 +51,6 @@ DEFAULT_LEARNING_RATE = 1e-3
 UNFROZEN_RATE_FACTOR = 0.1  # second phase of freeze_backbone: all layers at learning_rate * this
 LOSS = "binary_crossentropy"
 METRICS = ("binary_accuracy", "precision", "recall")
-RECORD_KEY = constants.FINETUNE_RECORD
 DEFAULT_OUTPUT_ROOT = Path("runs")
 
 
@@ -207,7 +206,7 @@ def finetune(
         model, data, epochs=sum(p["epochs"] for p in phases), loss=LOSS, metrics=METRICS, history=history,
         test_metrics=metrics, wall_time=wall_time, seed=seed, strategy=strategy,
     )
-    record[RECORD_KEY] = {
+    record[constants.FINETUNE_RECORD] = {
         "task": task,
         "positive_class": int(positive_class),
         "labels": f"1 = class {positive_class}, 0 = every other class",
@@ -223,7 +222,7 @@ def finetune(
         training_record=record,
         base_model=lineage,
         repo_id=push,
-        card_sections={"Fine-tuning": _card_section(record[RECORD_KEY], metrics, lineage, src)},
+        card_sections={"Fine-tuning": _card_section(record[constants.FINETUNE_RECORD], metrics, lineage, src)},
     )
     pushed = None
     if push:

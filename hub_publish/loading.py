@@ -173,33 +173,6 @@ def verify_folder(
     return list(files)
 
 
-def _check_files(folder: Path, files: Mapping[str, Any]) -> None:
-    from hub_publish.packaging import file_digest
-
-    for name, record in files.items():
-        if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
-            raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
-        path = folder / name
-        if not path.is_file():
-            raise IntegrityError(
-                f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.", path
-            )
-        expected_size = record.get(constants.META_SIZE)
-        actual_size = path.stat().st_size
-        if expected_size is not None and actual_size != expected_size:
-            raise IntegrityError(
-                f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
-                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
-                path,
-            )
-        if file_digest(path)[constants.META_SHA256] != record.get(constants.META_SHA256):
-            raise IntegrityError(
-                f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
-                "re-download it (force_download=True) or re-save the model.",
-                path,
-            )
-
-
 # ----------------------------------------------------------------------------- resolve
 
 
@@ -249,6 +222,33 @@ def _resolve(
 
 
 # ----------------------------------------------------------------------------- verify
+
+
+def _check_files(folder: Path, files: Mapping[str, Any]) -> None:
+    from hub_publish.packaging import file_digest
+
+    for name, record in files.items():
+        if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
+            raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
+        path = folder / name
+        if not path.is_file():
+            raise IntegrityError(
+                f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.", path
+            )
+        expected_size = record.get(constants.META_SIZE)
+        actual_size = path.stat().st_size
+        if expected_size is not None and actual_size != expected_size:
+            raise IntegrityError(
+                f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
+                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
+                path,
+            )
+        if file_digest(path)[constants.META_SHA256] != record.get(constants.META_SHA256):
+            raise IntegrityError(
+                f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
+                "re-download it (force_download=True) or re-save the model.",
+                path,
+            )
 
 
 def _evict_from_cache(path: Path) -> None:

@@ -503,7 +503,7 @@ def _render(path: Path, **context: Any) -> str:
     )
     env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
     env.filters["num"] = lambda value: f"{value:,}"
-    env.filters["bytes"] = _human_bytes
+    env.filters["bytes"] = human_size
     return _tidy(env.get_template(path.name).render(**context))
 
 
@@ -522,9 +522,17 @@ def _tidy(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def _human_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
+def human_size(size: float) -> str:
+    """A byte count for humans: ``"512 B"``, ``"328.7 KiB"``, ``"1.5 MiB"`` (cards and the preview page).
+
+    Args:
+        size: Number of bytes.
+
+    Returns:
+        The size with a binary unit.
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024
-    return f"{size} B"  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover

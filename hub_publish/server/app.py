@@ -39,7 +39,7 @@ from hub_publish.server.errors import (
     RepoNotFound,
     Unauthorized,
 )
-from hub_publish.server.preview import install_preview
+from hub_publish.server.preview import install_preview, split_front_matter
 from hub_publish.server.storage import (
     AddFile,
     Commit,
@@ -876,20 +876,8 @@ def _parse_commit_payload(raw: bytes, limit: int) -> tuple[dict[str, Any], list[
 
 
 def _front_matter(text: str) -> dict[str, Any] | None:
-    """The YAML front matter of a model card, or None."""
-    if not text.startswith("---"):
-        return None
-    lines = text.splitlines()
-    for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
-            import yaml
-
-            try:
-                data = yaml.safe_load("\n".join(lines[1:i]))
-            except yaml.YAMLError:
-                return None
-            return data if isinstance(data, dict) else None
-    return None
+    """The YAML front matter of a model card, or None (parsed as the model page parses it)."""
+    return split_front_matter(text)[0] or None
 
 
 def _front_matter_error(text: str) -> str | None:

@@ -37,6 +37,7 @@ from hub_publish.server.auth import Authorizer
 from hub_publish.server.errors import HubError, RepoNotFound, RevisionNotFound
 from hub_publish.server.storage import Commit, Storage
 from hub_publish.server.validation import validate_repo_id
+from model_cards.builder import human_size
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -345,22 +346,6 @@ def use_snippet(repo_id: str, revision: str | None, endpoint: str) -> str:
         "import keras\n\n"
         f'model = keras.saving.load_model("hf://{repo_id}")\n'
     )
-
-
-def human_size(size: float) -> str:
-    """A byte count for humans: ``"512 B"``, ``"328.7 KiB"``, ``"1.5 MiB"``.
-
-    Args:
-        size: Number of bytes.
-
-    Returns:
-        The size with a binary unit.
-    """
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------- helpers
