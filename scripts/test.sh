@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test,jax,torch]"
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[test,jax,torch]"
 
 if ! { command -v chromium && command -v chromedriver && command -v dot; } >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
