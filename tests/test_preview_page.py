@@ -169,7 +169,8 @@ def test_model_page_shows_the_card_sidebar_files_snippet_and_commit(hub_server, 
     # the snippet and the commit / revision
     snippet = _section(page, "hp-use-this-model")
     assert f'hub_publish.from_pretrained("{published.repo}")' in snippet
-    assert f'keras.saving.load_model("hf://{published.repo}")' in snippet
+    assert f'keras.saving.load_model("hf://{published.repo}", compile=False)' in snippet
+    assert "import hub_publish.models.mnist" in snippet  # the plain-Keras part registers the class itself
     assert f"export HF_ENDPOINT={hub_server.url}" in snippet
     assert f'<code id="hp-commit-id" title="Add notes">{published.main}</code>' in page
     assert "branch <strong>main</strong>" in page
@@ -240,23 +241,29 @@ def test_private_repo_page_is_a_404_for_anonymous_visitors(hub_server, alice):
     assert '<h1 id="secret-model">Secret model</h1>' in owner.text and "badge private" in owner.text
 
 
-def test_scripts_in_a_readme_come_back_escaped(hub_server, hostile):
+def test_scripts_in_a_readme_never_survive(hub_server, hostile):
+    """Issue 11: raw HTML is sanitized like the Hub (nh3), not escaped: the tags that cannot run stay."""
     r = _page(hub_server, f"/{hostile}")
     assert r.status_code == 200
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     page = r.text
     assert "<script" not in page.lower() and "<svg" not in page.lower()
+    card = page.split('id="hp-card"', 1)[1].split("</main>")[0]
+    assert "__pwned" not in card.replace("javascript:window.__pwned=3", "")
+    assert not [(t, a) for t, a in _tags(card) if t in ("script", "svg", "iframe", "object", "embed", "style")]
     tags = _tags(page)
-    assert not [(t, a) for t, a in tags if t in ("script", "svg", "iframe", "object", "embed")]
     assert not [(t, a) for t, a in tags for name in a if name.startswith("on")]  # no event handler attributes
     urls = [v.strip().lower() for t, a in tags for v in a.values() if v]
     assert not [v for v in urls if v.startswith(("javascript:", "data:text"))]
-    assert [a.get("src") for t, a in tags if t == "img"] == []  # `<img src=x>` was text; the data: image is dropped
-    # shown as text instead
-    # (a raw HTML block: escaped in place, not wrapped in <p>)
-    assert "&lt;script&gt;document.title='PWNED';window.__pwned=1&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;" in page
+    # `<img src=x onerror=...>` is an image of the repo's file `x` now, without its handler
+    assert [a.get("src") for t, a in tags if t == "img"] == [f"/{hostile}/resolve/{_commit(hub_server, hostile)}/x"]
+    # markdown links to javascript: are not links: shown as written
+    assert "[a link](javascript:window.__pwned=3)" in html.unescape(page)
     assert '<span class="badge">evil</span>' in page and '<span class="badge">mit</span>' in page
+
+
+def _commit(server: HubServer, repo: str) -> str:
+    return HfApi(endpoint=server.url, token=TOKENS["alice"]).model_info(repo).sha
 
 
 def test_sidebar_shows_every_card_field(hub_server, alice):
@@ -264,7 +271,7 @@ def test_sidebar_shows_every_card_field(hub_server, alice):
     alice.create_repo(repo)
     card = (
         "---\nlibrary_name: keras\npipeline_tag: image-classification\nlicense: apache-2.0\n"
-        "datasets: [ylecun/mnist]\nbase_model: [alice/base, //evil.example/x]\nbase_model_relation: finetune\n"
+        "datasets: [ylecun/mnist]\nbase_model: [alice/base]\nbase_model_relation: finetune\n"
         "tags: [digits]\n"
         "model-index:\n- name: m\n  results:\n  - task: {type: image-classification}\n"
         "    dataset: {type: ylecun/mnist, name: MNIST, split: test}\n"
@@ -277,13 +284,15 @@ def test_sidebar_shows_every_card_field(hub_server, alice):
     for value in ("keras", "image-classification", "apache-2.0", "ylecun/mnist", "finetune", "digits"):
         assert f'<span class="badge">{value}</span>' in sidebar, value
     assert '<a class="badge" href="/alice/base">alice/base</a>' in sidebar
-    assert '<span class="badge">//evil.example/x</span>' in sidebar  # not a repo id: no link
+    from hub_publish.server.preview import _repo_href
+
+    assert _repo_href("//evil.example/x") is None  # not a repo id: no link (validate-yaml refuses such a card)
     evals = _section(page, "hp-eval-results")
     assert '<td>acc<div class="sub">MNIST · test</div></td><td class="value">0.9877</td>' in evals
     assert evals.count('class="value"') == 1  # the metric without a value is skipped
     sha = alice.model_info(repo).sha
-    assert f'<img src="/{repo}/resolve/{sha}/plots/a.png" alt="plot" />' in page
-    assert '<a href="config.json">the config</a>' in page  # not a file of the repo: left as written
+    assert f'<img src="/{repo}/resolve/{sha}/plots/a.png" alt="plot">' in page
+    assert '<a href="config.json" rel="nofollow noopener noreferrer">the config</a>' in page  # not a file of the repo
     assert '<a href="https://example.com" rel="nofollow noopener noreferrer">docs</a>' in page
     assert "base_model_relation" not in page
 
@@ -334,17 +343,19 @@ def test_render_card_rewrites_relative_urls_and_drops_unsafe_ones():
         files={"model.weights.h5"},
     )
     assert '<h1 id="a-b">A: b</h1>' in out and '<h2 id="a-b-1">A: b</h2>' in out
-    assert f'<img src="/ns/m/resolve/{"0" * 40}/img/a%20b.png" alt="x" />' in out
-    assert '<img alt="y" />' in out
-    assert '<img src="data:image/png;base64,AAAA" alt="z" />' in out
-    assert '<img src="https://e.com/w.png" alt="w" />' in out  # kept; the page's CSP does not load it
-    assert f'<a href="/ns/m/resolve/{"0" * 40}/model.weights.h5">f</a>' in out
+    assert f'<img src="/ns/m/resolve/{"0" * 40}/img/a%20b.png" alt="x">' in out
+    assert '<img alt="y">' in out
+    assert '<img src="data:image/png;base64,AAAA" alt="z">' in out
+    assert '<img src="https://e.com/w.png" alt="w">' in out  # kept; the page's CSP does not load it
+    assert f'<a href="/ns/m/resolve/{"0" * 40}/model.weights.h5" rel="nofollow noopener noreferrer">f</a>' in out
     assert "[j](javascript:alert(1)) [v](vbscript:x)" in out  # no link: shown as written
     assert not [a for t, a in _tags(out) for v in a.values() if v and "script:" in v]
-    assert '<a href="mailto:a@b.c">m</a>' in out and '<a href="#a-b">h</a>' in out
+    assert '<a href="mailto:a@b.c" rel="nofollow noopener noreferrer">m</a>' in out
+    assert '<a href="#a-b" rel="nofollow noopener noreferrer">h</a>' in out
 
 
-def test_render_card_keeps_folded_sections_and_drops_comments_only():
+def test_render_card_keeps_folded_sections_and_drops_comments_and_handlers():
+    """Issue 11: tags that cannot run render (as on the Hub); handlers and comments go."""
     out = render_card(
         "<details>\n<summary>Optimizer configuration</summary>\n\n```json\n{}\n```\n\n</details>\n\n"
         "<!-- Author: fill in -->\n\nline<br>two <details open ontoggle=alert(1)> <b onclick=x>b</b>\n",
@@ -352,8 +363,8 @@ def test_render_card_keeps_folded_sections_and_drops_comments_only():
     )
     assert out.startswith("<details>\n<summary>Optimizer configuration</summary>\n<pre><code")
     assert "</details>" in out and "Author: fill in" not in out and "line<br>two" in out
-    assert "&lt;details open ontoggle=alert(1)&gt; &lt;b onclick=x&gt;b&lt;/b&gt;" in out
-    assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"})]  # only markdown's own
+    assert '<details open=""> <b>b</b>' in out
+    assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"}), ("details", {"open": ""})]
 
 
 def test_human_size():
@@ -443,9 +454,11 @@ def test_model_page_in_headless_chromium(browser, hub_server, published, hostile
     browser.get(f"{hub_server.url}/{hostile}")
     assert browser.execute_script("return window.__pwned") is None
     assert browser.title != "PWNED" and hostile in browser.title
-    card_text = browser.find_element(By.ID, "hp-card").text
-    assert "<script>document.title='PWNED';window.__pwned=1</script>" in card_text
-    assert browser.find_elements(By.CSS_SELECTOR, "#hp-card script, #hp-card svg, #hp-card img") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "#hp-card script, #hp-card svg, #hp-card style") == []
+    handlers = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#hp-card *')).flatMap("
+        "e => Array.from(e.attributes).map(a => a.name)).filter(n => n.startsWith('on'))")
+    assert handlers == []
     for link in browser.find_elements(By.CSS_SELECTOR, "#hp-card a"):
         assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
     browser.save_screenshot(str(artifacts_dir() / "preview_page_hostile.png"))
