@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -445,3 +446,193 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         final = remote_card()
         assert str(final) == generated
         assert "Sorting my handwritten notes." not in final.text and final.data.get("license") is None
+
+
+# ----------------------------------------------------------------------------- issue 11: cards that stay true
+
+
+def _block(text: str, name: str) -> str:
+    from model_cards import blocks
+
+    return next(b.content for b in blocks.parse(text) if b.name == name)
+
+
+def _with_metrics(metadata: dict[str, Any], **metrics: float) -> dict[str, Any]:
+    copy = json.loads(json.dumps(metadata))
+    copy[constants.META_ROOT][constants.META_TRAINING][constants.TRAIN_TEST_METRICS].update(metrics)
+    return copy
+
+
+def test_importing_cards_never_imports_the_loader(python):
+    import subprocess
+
+    from conftest import subprocess_env
+
+    code = ("import sys, model_cards, model_cards.render, model_cards.merge, model_cards.blocks; "
+            "print('hub_publish.loading' in sys.modules)")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=subprocess_env(), check=True)
+    assert out.stdout.strip() == "False"
+    for source in Path(__file__).resolve().parents[1].joinpath("model_cards").glob("*.py"):
+        assert "hub_publish.loading" not in source.read_text(), source  # design rule: cards never load models
+
+
+def test_generated_facts_live_in_blocks_and_author_text_survives_a_regeneration(trained, model):
+    """An edit outside the blocks stays; the blocks follow the new metrics; an edit inside one is a conflict."""
+    from model_cards import CardConflictWarning, blocks
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    first = build_card(model=model, metadata=metadata, repo_id="alice/digits")
+    names = [b.name for b in blocks.parse(first.text)]
+    assert names == ["summary", "usage", "io", "architecture", "surgery", "training_details", "evaluation",
+                     "intended_use", "limitations", "citation", "footer"]
+    assert not blocks.conflicts(first.text)
+    edited = ModelCard(str(first))
+    edited.text = edited.text.replace("## Limitations\n", "## Limitations\n\nNever on bank cheques.\n", 1)
+    second = build_card(model=model, metadata=_with_metrics(metadata, sparse_categorical_accuracy=0.123456), repo_id="alice/digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CardConflictWarning)
+        merged, outcome = merge_cards(edited, second)
+    assert outcome == MERGED and "Never on bank cheques." in merged.text
+    assert "| scikit-learn digits (8x8) | test | sparse_categorical_accuracy | 0.1235 |" in merged.text
+    assert "0.1235 sparse_categorical_accuracy" in _block(merged.text, "summary")
+
+    # an author edit inside a generated block: kept, and reported (Python: a warning)
+    inside = ModelCard(str(first))
+    inside.text = inside.text.replace("| test | sparse_categorical_accuracy |", "| test (my rerun) | sparse_categorical_accuracy |")
+    with pytest.warns(CardConflictWarning, match=r"'evaluation'.*--overwrite-card"):
+        merged, _ = merge_cards(inside, second)
+    assert "(my rerun)" in merged.text and "0.1235 sparse_categorical_accuracy" in merged.text  # summary regenerated
+    assert blocks.conflicts(merged.text) == ["evaluation"]
+
+
+def test_card_sections_fill_or_replace_a_section_never_a_second_heading(model, trained):
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    sections = {"Intended use": "Reading postcodes.", "limitations": "Digits only.", "Evaluation": "See our paper.",
+                "Changelog": "- v1"}
+    text = build_card(model=model, metadata=metadata, extra_sections=sections).text
+    for heading in ("## Intended use", "## Limitations", "## Evaluation", "## Changelog"):
+        assert text.count(heading + "\n") == 1, heading
+    assert _block(text, "intended_use") == "Reading postcodes."
+    assert _block(text, "limitations") == "Digits only."
+    assert _block(text, "evaluation") == "## Evaluation\n\nSee our paper."
+    assert _block(text, "section:changelog") == "- v1"
+    assert text.index("## Changelog") < text.index("## Citation")
+    assert "Classifying single-object images" not in text  # the generated intended use was replaced
+
+
+def test_input_range_layout_and_class_labels_are_stated(trained):
+    text = _card(trained[0]).text
+    io = _block(text, "io")
+    assert "`uint8` inputs with values 0–255" in io and "white digits on a black background" in io
+    assert "values 0–16 and was scaled to 0–255" in io
+    assert "np.round(digits.images * (255 / 16))" in io and 'Image.open("digit.png").convert("L")' in io
+    assert "**Class labels** (output index → label): `0` → `0`, `1` → `1`" in io
+    assert "(values 0–255)" in _block(text, "summary")
+
+
+def test_finetuned_card_describes_its_own_binary_task(model, trained):
+    import keras
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    features = model.get_layer(constants.DEFAULT_HEAD_LAYER).input
+    binary = keras.Model(model.input, keras.layers.Dense(1, activation="sigmoid", name="binary_head")(features))
+    ours = metadata[constants.META_ROOT]
+    ours[constants.META_HEAD_LAYER] = "binary_head"
+    ours[constants.META_OUTPUTS] = [{"name": "binary_head", "shape": [None, 1], "dtype": "float32"}]
+    training = ours[constants.META_TRAINING]
+    training[constants.FINETUNE_RECORD] = {"task": "binary", "positive_class": 0}
+    training[constants.TRAIN_TEST_METRICS] = {"loss": 0.1, "binary_accuracy": 0.97}
+    text = build_card(model=binary, metadata=metadata).text
+    intended = _block(text, "intended_use")
+    assert "10 classes" not in intended and "class 0 (“0”)" in intended and "binary task" in intended
+    assert "**binary** classifier: class 0 (“0”) vs rest" in _block(text, "summary")
+    assert "`0` → every other class, `1` → class 0 (“0”)" in _block(text, "io")
+    assert "probability of" in _block(text, "io") and "digits.target == 0" in _block(text, "io")
+
+
+def test_license_tags_datasets_language_from_python(model, trained, tmp_path):
+    from hub_publish.packaging import save_pretrained
+
+    folder = save_pretrained(model, tmp_path / "m", training_record=json.loads(
+        (trained[0] / constants.METADATA_FILE).read_text())[constants.META_ROOT][constants.META_TRAINING],
+        license="cc-by-4.0", tags=["digits", "keras"], datasets=["my/digits"], language="en")
+    data = _card(folder).data
+    assert data.license == "cc-by-4.0" and data.language == "en" and data.datasets == ["my/digits"]
+    assert data.tags == [*TAGS, "digits"]  # added to the generated tags, no duplicates
+    assert validate_card(folder) == []
+
+
+@pytest.mark.parametrize("yaml, problem", [
+    ("license: my-own-license\n", "'license' 'my-own-license' is not a Hub license id"),
+    ("license: other\n", "'license: other' needs 'license_name'"),
+    ("license: other\nlicense_name: mine\nlicense_link: LICENSE\n", None),
+    ("license: mit\npipeline_tag: not-a-task\n", "'pipeline_tag' 'not-a-task' is not one of the Hub's tasks"),
+    ("license: mit\nbase_model: https://huggingface.co/alice/base\n", "'base_model' must be a Hub repo id"),
+    ("license: mit\n", None),
+])
+def test_license_and_hub_list_checks(trained, tmp_path, yaml, problem):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    card = _card(folder)
+    readme = (folder / constants.CARD_FILE).read_text()
+    head = "---\nlibrary_name: keras\ntags: [keras]\npipeline_tag: image-classification\n"
+    if "pipeline_tag" in yaml:
+        head = head.replace("pipeline_tag: image-classification\n", "")
+    (folder / constants.CARD_FILE).write_text(head + yaml + "---\n" + card.text)
+    problems = validate_card(folder)
+    if problem is None:
+        assert problems == [], problems
+    else:
+        assert [p for p in problems if p.startswith(problem)], problems
+    assert readme  # the original was generated; the check itself wrote nothing
+    assert (folder / constants.CARD_FILE).read_text().startswith(head)
+
+
+def test_check_finds_stale_numbers_edited_blocks_and_broken_snippets(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    card = _card(folder)
+    card.data.license = "mit"
+    card.data.eval_results[1].metric_value = 0.5
+    card.text = card.text.replace("from hub_publish.models.mnist import MnistModel", "from hub_publish.models.mnist import NoSuchModel")
+    card.save(readme)
+    (folder / constants.GRAPH_FILE).unlink()
+    problems = validate_card(folder)
+    assert any(p.startswith("model-index says sparse_categorical_accuracy=0.5 but metadata.json says") for p in problems)
+    assert "generated block 'usage' was edited: it may not match the model (remove its markers to own it)" in problems
+    assert "a snippet imports NoSuchModel from hub_publish.models.mnist, which does not define it" in problems
+    assert "a snippet reads 'graph.json', which is not in the folder" in problems
+    assert len(problems) == 4, problems
+
+
+def test_validate_never_writes_and_card_keeps_repo_sections_and_edits(finetuned, tmp_path):
+    """The issue's `card --validate` on a pulled fine-tuned model: nothing written; `card` keeps everything."""
+    folder = tmp_path / "pulled"
+    shutil.copytree(finetuned, folder)
+    readme = folder / constants.CARD_FILE
+    readme.write_text(readme.read_text().replace("## Limitations\n", "## Limitations\n\nMy own note.\n", 1))
+    before = readme.read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(main, ["card", str(folder), "--validate"])
+    assert result.exit_code == 0, result.output
+    assert readme.read_bytes() == before
+    result = runner.invoke(main, ["card", str(folder)])
+    assert result.exit_code == 0, result.output
+    text = _card(folder).text
+    assert 'hub_publish.from_pretrained("alice/zero-or-not")' in text and "your-name/" not in text
+    assert "Thanks to the **Keras** team." in text and text.count("## Acknowledgements") == 1
+    assert "My own note." in text
+    assert validate_card(folder) == []
+
+
+def test_cli_card_reports_an_edited_block_in_one_line(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    readme.write_text(readme.read_text().replace("| Batch size |", "| Batch size (per replica) |"))
+    result = CliRunner().invoke(main, ["card", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().count("\n") == 0
+    assert "'training_details' were kept" in result.stderr and "--overwrite-card" in result.stderr
+    assert "| Batch size (per replica) |" in readme.read_text()
