@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -328,6 +329,52 @@ def test_api_routes_are_not_shadowed_by_the_page(hub_server, published):
     assert r.headers["content-security-policy"].endswith("sandbox")  # uploaded files never run scripts here
 
 
+def test_validate_yaml_uses_the_hubs_lists(hub_server, alice):
+    """Issue 11: the embedded /api/validate-yaml refuses what the Hub refuses (same checks as `card --check`)."""
+    repo = f"alice/{unique('yaml')}"
+    alice.create_repo(repo)
+    for yaml, message in (("license: my-own-license", "'license' 'my-own-license' is not a Hub license id"),
+                          ("pipeline_tag: not-a-task", "'pipeline_tag' 'not-a-task' is not one of the Hub's tasks"),
+                          ("license: other", "'license: other' needs 'license_name'")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            alice.upload_file(path_or_fileobj=f"---\n{yaml}\n---\n# x\n".encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    assert constants.CARD_FILE not in alice.list_repo_files(repo)  # nothing half-written
+    ok = "---\nlicense: other\nlicense_name: mine\nlicense_link: LICENSE\npipeline_tag: image-classification\n---\n# x\n"
+    alice.upload_file(path_or_fileobj=ok.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    r = httpx2.post(f"{hub_server.url}/api/validate-yaml", json={"content": "---\nlicense: mit\n---\n", "repoType": "model"})
+    assert r.status_code == 200 and r.json() == {"errors": [], "warnings": []}
+
+
+def test_odd_metadata_never_breaks_the_page_and_stays_escaped(hub_server, alice):
+    repo = f"alice/{unique('odd')}"
+    alice.create_repo(repo)
+    card = ("---\nlicense: mit\ntags: ['<script>window.__pwned=1</script>', '<b>x</b>']\n"
+            "model-index:\n- name: m\n  results: 5\n- name: n\n  results:\n  - metrics: 7\n    task: 3\n---\n# Odd\n")
+    alice.upload_file(path_or_fileobj=card.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    r = _page(hub_server, f"/{repo}")
+    assert r.status_code == 200
+    sidebar = r.text[r.text.index('id="hp-metadata"'):]
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in sidebar and "&lt;b&gt;x&lt;/b&gt;" in sidebar
+    assert "<script" not in r.text.lower() and 'id="hp-eval-results"' not in r.text
+
+
+def test_hub_links_in_a_card_point_to_this_server_when_the_repo_is_here(hub_server, alice):
+    base = f"alice/{unique('base')}"
+    alice.create_repo(base)
+    private = f"alice/{unique('secret')}"
+    alice.create_repo(private, private=True)
+    repo = f"alice/{unique('links')}"
+    alice.create_repo(repo)
+    card = (f"[base](https://huggingface.co/{base}) [tree](https://huggingface.co/{base}/tree/main) "
+            f"[file](https://huggingface.co/{base}/blob/main/config.json) [away](https://huggingface.co/bert/bert-base) "
+            f"[hidden](https://huggingface.co/{private}) [docs](https://huggingface.co/docs/hub)\n")
+    alice.upload_file(path_or_fileobj=card.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    hrefs = [a["href"] for t, a in _tags(_page(hub_server, f"/{repo}").text) if t == "a" and a.get("href")]
+    assert f"/{base}" in hrefs and f"/{base}/tree/main" in hrefs and f"/{base}/resolve/main/config.json" in hrefs
+    assert "https://huggingface.co/bert/bert-base" in hrefs and "https://huggingface.co/docs/hub" in hrefs
+    assert f"https://huggingface.co/{private}" in hrefs  # an anonymous visitor cannot see it: not linked here
+
+
 # ----------------------------------------------------------------------------- rendering (no server)
 
 
@@ -463,3 +510,77 @@ def test_model_page_in_headless_chromium(browser, hub_server, published, hostile
         assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
     browser.save_screenshot(str(artifacts_dir() / "preview_page_hostile.png"))
     assert browser.execute_script("return window.__pwned") is None
+
+
+SHOWCASE_CARD = """---
+license: mit
+---
+<p align="center">
+  <img src="logo.png" alt="logo" width="160">
+</p>
+
+# Showcase
+
+- [x] trained
+- [ ] evaluated on USPS
+
+| metric | value |
+|---|---:|
+| accuracy | 0.9900 |
+
+~~old number~~ see https://example.com, H<sub>2</sub>O, x<sup>2</sup>[^1] and <kbd>Ctrl</kbd>.
+
+<details><summary>More</summary>Hidden text.</details>
+
+[^1]: A footnote.
+"""
+
+
+@pytest.fixture(scope="module")
+def showcase(alice: HfApi) -> str:
+    """A README in the style of the Hub's most common headers: centred image, task list, table."""
+    import io
+
+    from PIL import Image
+
+    repo = f"alice/{unique('showcase')}"
+    alice.create_repo(repo)
+    logo = io.BytesIO()
+    Image.new("RGB", (320, 120), (255, 153, 0)).save(logo, format="PNG")
+    alice.upload_file(path_or_fileobj=logo.getvalue(), path_in_repo="logo.png", repo_id=repo)
+    alice.upload_file(path_or_fileobj=SHOWCASE_CARD.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    return repo
+
+
+@pytest.mark.browser
+def test_readme_renders_like_the_hub_in_headless_chromium(browser, hub_server, showcase):
+    """Issue 11: centred image header, task list, table, strikethrough, autolink, footnote, details, sup, kbd."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{hub_server.url}/{showcase}")
+    images = _wait_for_images(browser)
+    assert len(images) == 1 and images[0]["width"] == 320 and images[0]["src"].endswith("/logo.png")
+    img = browser.find_element(By.CSS_SELECTOR, "#hp-card p[align='center'] > img")
+    assert img.is_displayed() and img.size["width"] == 160
+    paragraph = img.find_element(By.XPATH, "..")
+    image_centre = img.location["x"] + img.size["width"] / 2
+    paragraph_centre = paragraph.location["x"] + paragraph.size["width"] / 2
+    assert abs(image_centre - paragraph_centre) <= 2  # centred, as on the Hub
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#hp-card li.task-list-item input[type='checkbox']")
+    assert [b.is_selected() for b in boxes] == [True, False] and all(not b.is_enabled() for b in boxes)
+    cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#hp-card table td")]
+    assert cells == ["accuracy", "0.9900"]
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card s").text == "old number"
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card a[href='https://example.com']").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card sub").text == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card kbd").text == "Ctrl"
+    assert "A footnote." in browser.find_element(By.CSS_SELECTOR, "#hp-card section.footnotes").text
+    details = browser.find_element(By.CSS_SELECTOR, "#hp-card details")
+    folded = browser.execute_script("return arguments[0].getBoundingClientRect().height", details)
+    assert browser.execute_script("return arguments[0].open", details) is False  # folded, as on the Hub
+    details.find_element(By.CSS_SELECTOR, "summary").click()
+    assert browser.execute_script("return arguments[0].open", details) is True
+    assert browser.execute_script("return arguments[0].getBoundingClientRect().height", details) > folded
+    shot = artifacts_dir() / "preview_page_showcase.png"
+    shot.unlink(missing_ok=True)
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
