@@ -227,3 +227,40 @@ def test_numbers_on_the_page_equal_the_commit_metadata_after_an_author_edit(hub,
     assert not ({f"{v:.4f}" for v in old_metrics.values()} - allowed) & shown
     assert "trained on scikit-learn digits (8x8) for 2 epochs" in card_html
     assert re.search(r"<td>Epochs</td>\s*<td>2</td>", card_html)
+
+
+def test_finetuned_card_states_its_own_task_and_links_its_base_here(hub, published, tmp_path):
+    card = hub_card(hub.api, published["finetuned"].repo, tmp_path)
+    from model_cards import blocks
+
+    parts = {b.name: b.content for b in blocks.parse(card.text)}
+    assert "**binary** classifier: class 0 (“0”) vs rest" in parts["summary"]
+    assert "10 classes" not in parts["intended_use"] and "binary task" in parts["intended_use"]
+    assert "`0` → every other class, `1` → class 0 (“0”)" in parts["io"]
+    assert "majority-class baseline" in parts["section:fine-tuning"]  # the fine-tune's own section, once
+    assert card.text.count("## Fine-tuning") == 1
+    page = httpx2.get(f"{hub.server.url}/{published['finetuned'].repo}", timeout=30).text
+    base_commit = published["mnist"].commit
+    assert f'href="/alice/mnist/tree/{base_commit}"' in page  # the base is on this server: its page here
+
+
+def test_cli_push_reports_an_edit_inside_a_generated_block_in_one_line(hub, published, tmp_path):
+    from click.testing import CliRunner
+
+    from hub_publish.cli import main
+
+    repo = f"alice/conflict-{uuid.uuid4().hex[:6]}"
+    args = ["--endpoint", hub.server.url, "--token", TOKEN]
+    assert CliRunner().invoke(main, ["push", str(published["mnist"].folder), repo, *args]).exit_code == 0
+    card = hub_card(hub.api, repo, tmp_path)
+    card.text = card.text.replace("| Batch size |", "| Batch size (per replica) |")
+    edited = tmp_path / "edited.md"
+    card.save(edited)
+    hub.api.upload_file(path_or_fileobj=str(edited), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    result = CliRunner().invoke(main, ["push", str(published["mnist-dict"].folder), repo, *args])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "generated block" in line]
+    assert len(lines) == 1 and lines[0].startswith("Warning: the card: your edits inside generated block(s) 'training_details'")
+    final = hub_card(hub.api, repo, tmp_path)
+    assert "| Batch size (per replica) |" in final.text  # kept
+    assert "MnistDictModel" in final.text.split("## Inputs and outputs")[0]  # the rest follows the new model
