@@ -636,3 +636,27 @@ def test_cli_card_reports_an_edited_block_in_one_line(trained, tmp_path):
     assert result.stderr.strip().count("\n") == 0
     assert "'training_details' were kept" in result.stderr and "--overwrite-card" in result.stderr
     assert "| Batch size (per replica) |" in readme.read_text()
+
+
+def test_block_rules_on_plain_text():
+    """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
+    from model_cards import blocks
+
+    def card(**contents: str) -> str:
+        return "# T\n\n" + "\n\n".join(blocks.render(n, c) for n, c in contents.items()) + "\n\n## Citation\n"
+
+    old = card(a="A1", b="B1", c="C1")
+    new = card(a="A2", b="B2", c="C2").replace("## Citation", "## Notes\n\n" + blocks.render("section:notes", "N") + "\n\n## Citation")
+    # the author: adds text, edits b, deletes c entirely, and owns a copy of a by removing its markers
+    edited = old.replace("# T\n", "# T\n\nMine.\n").replace("B1", "B1 (edited)")
+    edited = edited.replace(blocks.render("c", "C1"), "")
+    text, kept = blocks.merge_bodies(edited, new)
+    assert kept == ["b"] and "Mine." in text and "B1 (edited)" in text and "B2" not in text
+    assert "A2" in text and "C1" not in text and "C2" not in text  # deleted stays deleted
+    assert text.index("## Notes\n") < text.index("## Citation") and "N" in text  # a new card section is added
+    assert blocks.conflicts(text) == ["b"]
+    owned = text.replace(blocks.render("a", "A2"), "A2 is mine")
+    again, kept = blocks.merge_bodies(owned, new)
+    assert "A2 is mine" in again and kept == ["b"] and [b.name for b in blocks.parse(again)].count("a") == 0
+    # stamping and re-parsing are stable across line endings
+    assert not blocks.parse(blocks.stamp(new.replace("\n", "\r\n")))[0].edited
