@@ -160,11 +160,17 @@ def card_repo_id(card_text: str) -> str | None:
     """
     from huggingface_hub import ModelCard
 
+    import re
+
     try:
-        recorded = ModelCard(card_text, ignore_metadata_errors=True).data.get(constants.CARD_META_ROOT)
+        card = ModelCard(card_text, ignore_metadata_errors=True)
     except ValueError:
         return None
+    recorded = card.data.get(constants.CARD_META_ROOT)
     repo = recorded.get(constants.CARD_REPO_ID) if isinstance(recorded, Mapping) else None
+    if not isinstance(repo, str):  # a card pushed before the repo id was recorded: its first load snippet
+        found = re.search(r'hub_publish\.from_pretrained\("([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)"\)', card.text)
+        repo = found.group(1) if found else None
     return repo if isinstance(repo, str) and "/" in repo and not repo.startswith(PLACEHOLDER_NAMESPACE + "/") else None
 
 
