@@ -414,6 +414,19 @@ def test_render_card_keeps_folded_sections_and_drops_comments_and_handlers():
     assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"}), ("details", {"open": ""})]
 
 
+def test_render_card_renders_what_the_hub_renders():
+    """Issue 11: the common README header, task lists, strikethrough, autolinks, footnotes, sup, kbd."""
+    out = render_card(SHOWCASE_CARD.split("---\n", 2)[2], file_url=lambda path: f"/r/resolve/c/{path}", files={"logo.png"})
+    assert out.startswith('<p align="center">\n  <img src="/r/resolve/c/logo.png" alt="logo" width="160">\n</p>')
+    assert '<li class="task-list-item"><input class="task-list-item-checkbox" checked="checked" type="checkbox" disabled=""> trained</li>' in out
+    assert "<s>old number</s>" in out
+    assert '<a href="https://example.com" rel="nofollow noopener noreferrer">https://example.com</a>' in out
+    assert "H<sub>2</sub>O" in out and "<kbd>Ctrl</kbd>" in out and "x<sup>2</sup>" in out
+    assert '<section class="footnotes">' in out and 'id="fn1"' in out
+    assert '<td align="right">0.9900</td>' in out and '<th align="right">value</th>' in out
+    assert "<details><summary>More</summary>Hidden text.</details>" in out
+
+
 def test_human_size():
     assert [human_size(n) for n in (0, 1023, 1024, 336552, 5 * 1024**3, 3 * 1024**4)] == [
         "0 B", "1,023 B", "1.0 KiB", "328.7 KiB", "5.0 GiB", "3.0 TiB"

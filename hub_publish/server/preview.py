@@ -260,7 +260,9 @@ def render_card(
     """
     import nh3
 
-    html = _markdown().render(markdown)
+    # Table column alignment: markdown-it writes `style="text-align:..."`, which the sanitizer drops
+    # (no style attributes at all); `align` says the same without CSS.
+    html = _TABLE_ALIGN.sub(r'<\1 align="\2"', _markdown().render(markdown))
 
     def attribute(tag: str, name: str, value: str) -> str | None:
         if name == "id":  # headings' and footnotes' anchors; never one of the page's own ids
@@ -450,6 +452,7 @@ _ALLOWED_ATTRIBUTES = {
     "hr": {"class"}, "sup": {"class"},
     "input": {"checked", "class"},
 }
+_TABLE_ALIGN = re.compile(r'<(th|td) style="text-align:(left|right|center)"')
 _HUB_HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 
 
