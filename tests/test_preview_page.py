@@ -343,6 +343,10 @@ def test_validate_yaml_uses_the_hubs_lists(hub_server, alice):
     alice.upload_file(path_or_fileobj=ok.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
     r = httpx2.post(f"{hub_server.url}/api/validate-yaml", json={"content": "---\nlicense: mit\n---\n", "repoType": "model"})
     assert r.status_code == 200 and r.json() == {"errors": [], "warnings": []}
+    odd = "---\nlicense: {a: 1}\npipeline_tag: [x]\nbase_model: {b: 2}\nbase_model_relation: [y]\ntags: 5\n---\n"
+    r = httpx2.post(f"{hub_server.url}/api/validate-yaml", json={"content": odd, "repoType": "model"})
+    assert r.status_code == 400 and len(r.json()["errors"]) == 1  # one message naming every problem, never a 5xx
+    assert all(key in r.json()["errors"][0]["message"] for key in ("'license'", "'pipeline_tag'", "'base_model'", "'tags'"))
 
 
 def test_odd_metadata_never_breaks_the_page_and_stays_escaped(hub_server, alice):
