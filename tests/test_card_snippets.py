@@ -159,7 +159,7 @@ def test_plain_keras_snippet_carries_its_own_import(published, hub, tmp_path):
 
 
 def test_revision_page_snippet_loads_that_revision(hub, published, tmp_path):
-    """`?revision=v1` shows a snippet pinned to v1: its plain-Keras line loads v1, not main."""
+    """`?revision=v1` shows snippets pinned to v1 (sidebar and card): plain-Keras lines load v1, not main."""
     from hub_publish import push_to_hub, save_pretrained
     from hub_publish.training import train
 
@@ -173,6 +173,14 @@ def test_revision_page_snippet_loads_that_revision(hub, published, tmp_path):
 
     for revision, model in (("v1", first.model), ("main", retrained.model)):
         page = httpx2.get(f"{hub.server.url}/{repo}", params={"revision": revision}, timeout=30).text
+        if revision == "v1":  # the card's own snippets, as the v1 page shows them, load v1 too
+            card_html = page.split('id="hp-card"', 1)[1].split("</main>")[0]
+            shown = [html.unescape(c) for c in re.findall(r'<code class="language-python">(.*?)</code>', card_html, re.DOTALL)]
+            assert len(shown) >= 8 and all('revision="v1"' in c for c in shown if repo in c)
+            expected = _fingerprint(model)
+            for code, result in zip(shown, run_snippets(shown, hub.server, tmp_path / "run-card-v1")):
+                assert result["error"] is None, (code, result["error"])
+                assert result["fingerprint"] is None or abs(result["fingerprint"] - expected) <= 1e-4 * expected, code
         shell = html.unescape(re.search(r'id="hp-snippet-shell">(.*?)</code>', page, re.DOTALL).group(1))
         code = html.unescape(re.search(r'id="hp-snippet-python">(.*?)</code>', page, re.DOTALL).group(1))
         assert shell == f"export HF_ENDPOINT={hub.server.url}"

@@ -177,14 +177,15 @@ def render_model_page(
     def file_url(path: str) -> str:
         return f"/{repo_id}/resolve/{commit.id}/{quote(path)}"
 
+    pinned = revision if revision != "main" else None
     card_html = (
-        render_card(body, file_url=file_url, files=set(commit.files), local_repo=local_repo) if card_text is not None else ""
+        render_card(body, file_url=file_url, files=set(commit.files), local_repo=local_repo,
+                    pin=(repo_id, pinned) if pinned else None) if card_text is not None else ""
     )
     files = [
         {"path": p, "size": human_size(e.size), "bytes": e.size, "lfs": e.lfs, "url": file_url(p)}
         for p, e in sorted(commit.files.items())
     ]
-    pinned = revision if revision != "main" else None
     return _template("model_page.html").render(
         repo_id=repo_id,
         revision=revision,
@@ -240,6 +241,7 @@ def render_card(
     file_url: Callable[[str], str],
     files: set[str] | frozenset[str] = frozenset(),
     local_repo: Callable[[str], bool] = lambda repo: False,
+    pin: tuple[str, str] | None = None,
 ) -> str:
     """Render a model card's Markdown body to safe HTML, as the Hub does (see the module docstring).
 
@@ -254,6 +256,9 @@ def render_card(
         file_url: Maps a repo path to the URL serving it (the server's resolve URL).
         files: The paths of the repo at this revision.
         local_repo: Whether a repo id is on this server (and visible to the visitor).
+        pin: ``(repo_id, revision)`` on a revision's page: the card's Python snippets that load
+            ``repo_id`` are pinned to ``revision`` (see `pin_snippet`), so they load what the
+            page shows.
 
     Returns:
         The HTML.
@@ -262,7 +267,13 @@ def render_card(
 
     # Table column alignment: markdown-it writes `style="text-align:..."`, which the sanitizer drops
     # (no style attributes at all); `align` says the same without CSS.
-    html = _TABLE_ALIGN.sub(r'<\1 align="\2"', _markdown().render(markdown))
+    md, env = _markdown(), {}
+    tokens = md.parse(markdown, env)
+    if pin is not None:
+        for token in tokens:
+            if token.type == "fence" and token.info.strip().lower() in ("python", "py"):
+                token.content = pin_snippet(token.content, *pin)
+    html = _TABLE_ALIGN.sub(r'<\1 align="\2"', md.renderer.render(tokens, md.options, env))
 
     def attribute(tag: str, name: str, value: str) -> str | None:
         if name == "id":  # headings' and footnotes' anchors; never one of the page's own ids
@@ -353,6 +364,34 @@ def eval_results(metadata: dict[str, Any]) -> list[dict[str, str]]:
                     }
                 )
     return rows
+
+
+def pin_snippet(code: str, repo_id: str, revision: str) -> str:
+    """Pin a card snippet's loads of ``repo_id`` to ``revision`` (the code of a revision's page).
+
+    ``from_pretrained("repo")`` and ``snapshot_download("repo")`` get ``revision=``; Keras'
+    ``load_model("hf://repo"...)`` (which always loads the default branch) becomes
+    ``load_model(snapshot_download("repo", revision=...)...)``, importing ``snapshot_download``.
+
+    Args:
+        code: Python source of one snippet.
+        repo_id: The page's repo.
+        revision: The page's revision.
+
+    Returns:
+        The pinned source (unchanged when it does not load ``repo_id``).
+    """
+    quoted, pin = f'"{repo_id}"', f'"{repo_id}", revision="{revision}"'
+    code = re.sub(rf"\b(from_pretrained|snapshot_download)\({re.escape(quoted)}\)", rf"\1({pin})", code)
+    hf_url = f'load_model("hf://{repo_id}"'
+    if hf_url in code:
+        code = code.replace(hf_url, f"load_model(snapshot_download({pin})")
+        if "import snapshot_download" not in code:
+            lines = code.split("\n")
+            last_import = max((i for i, line in enumerate(lines) if line.startswith(("import ", "from "))), default=-1)
+            lines.insert(last_import + 1, "from huggingface_hub import snapshot_download")
+            code = "\n".join(lines)
+    return code
 
 
 def use_snippet(repo_id: str, revision: str | None, endpoint: str, *, module: str | None = None) -> str:
