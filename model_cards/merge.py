@@ -264,19 +264,32 @@ def sync_card_with_hub(
 
 
 def _fill_repo_id(card: "ModelCard", repo_id: str) -> "ModelCard":
-    """Name the real repo in the generated blocks (instead of the placeholder) and record it in the YAML."""
-    if _PLACEHOLDER_REPO.search(card.text):
+    """Name the push's repo in the generated blocks and record it in the YAML.
+
+    The placeholder (``your-name/...``) and the repo the card was generated for (a folder saved
+    with ``repo_id="alice/a"`` and pushed to ``alice/b``) are replaced in unedited blocks only.
+    """
+    recorded = card.data.get(constants.CARD_META_ROOT)
+    previous = recorded.get(constants.CARD_REPO_ID) if isinstance(recorded, Mapping) else None
+    patterns = [_PLACEHOLDER_REPO]
+    if isinstance(previous, str) and previous != repo_id:
+        patterns.append(re.compile(rf"(?<![\w.-]){re.escape(previous)}(?![\w.-])"))
+
+    def fill(content: str) -> str:
+        for pattern in patterns:
+            content = pattern.sub(repo_id, content)
+        return content
+
+    if any(p.search(card.text) for p in patterns):
         body_edited, _ = edits(card)
         if blocks.parse(card.text):
-            text = blocks.map_unedited(card.text, lambda content: _PLACEHOLDER_REPO.sub(repo_id, content))
+            text = blocks.map_unedited(card.text, fill)
         else:  # a card without blocks: only when it is still exactly as generated
-            text = card.text if body_edited else _PLACEHOLDER_REPO.sub(repo_id, card.text)
+            text = card.text if body_edited else fill(card.text)
         recorded_hash = body_sha256(card.text)
         card.text = text
-        recorded = card.data.get(constants.CARD_META_ROOT)
         if isinstance(recorded, Mapping) and not body_edited and recorded.get(constants.CARD_BODY_SHA256) == recorded_hash:
-            card.data[constants.CARD_META_ROOT] = {**recorded, constants.CARD_BODY_SHA256: body_sha256(text)}
-    recorded = card.data.get(constants.CARD_META_ROOT)
+            recorded = {**recorded, constants.CARD_BODY_SHA256: body_sha256(text)}
     if isinstance(recorded, Mapping):
         card.data[constants.CARD_META_ROOT] = {**recorded, constants.CARD_REPO_ID: repo_id}
     return card

@@ -660,3 +660,16 @@ def test_block_rules_on_plain_text():
     assert "A2 is mine" in again and kept == ["b"] and [b.name for b in blocks.parse(again)].count("a") == 0
     # stamping and re-parsing are stable across line endings
     assert not blocks.parse(blocks.stamp(new.replace("\n", "\r\n")))[0].edited
+
+
+def test_a_push_names_its_own_repo_in_the_snippets(model, trained):
+    """A folder saved for alice/a and pushed to alice/b: the regenerated snippets name alice/b."""
+    from model_cards import blocks
+    from model_cards.merge import _fill_repo_id
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    for saved_for in ("alice/a", None):
+        card = _fill_repo_id(build_card(model=model, metadata=metadata, repo_id=saved_for), "alice/b")
+        assert 'from_pretrained("alice/b")' in card.text and "alice/a" not in card.text and "your-name" not in card.text
+        assert not blocks.conflicts(card.text) and edits(ModelCard(str(card))) == (False, False)
+        assert card.data.get(constants.CARD_META_ROOT)[constants.CARD_REPO_ID] == "alice/b"
