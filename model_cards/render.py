@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import importlib.util
 import json
 import os
 import re
