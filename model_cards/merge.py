@@ -138,6 +138,10 @@ def merge_cards(existing: "ModelCard", generated: "ModelCard", *, overwrite: boo
 
     Returns:
         The card to publish and what happened: `REPLACED`, `MERGED` or `OVERWRITTEN`.
+
+    Warns:
+        CardConflictWarning: An edited generated block was kept (named in the message), or the
+            edited card has no generated blocks, so its text could not be brought up to date.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
