@@ -207,6 +207,13 @@ def _stale_metrics(card: Any, ours: Mapping[str, Any]) -> list[str]:
         if name in results and results[name] != value:
             problems.append(f"model-index says {name}={results[name]} but metadata.json says {value}: "
                             "run `hub-publish card FOLDER` to regenerate")
+    # the body's evaluation table (the generated block, edited or not) shows the same values
+    for row in re.finditer(r"^\|[^|\n]*\|\s*[^|\n]*\|\s*(\w+)\s*\|\s*(-?\d+\.\d{4})\s*\|\s*$", card.text, re.MULTILINE):
+        name, shown = row.group(1), row.group(2)
+        value = recorded.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and shown != f"{value:.4f}":
+            problems.append(f"the card's evaluation table says {name}={shown} but metadata.json says {value:.4f}: "
+                            "run `hub-publish card FOLDER` to regenerate")
     return problems
 
 

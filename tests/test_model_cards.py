@@ -606,6 +606,22 @@ def test_check_finds_stale_numbers_edited_blocks_and_broken_snippets(trained, tm
     assert len(problems) == 4, problems
 
 
+def test_check_finds_a_body_number_that_is_not_the_metadata(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    card = _card(folder)
+    card.data.license = "mit"
+    card.save(folder / constants.CARD_FILE)
+    assert validate_card(folder) == []
+    metadata = json.loads((folder / constants.METADATA_FILE).read_text())
+    metrics = metadata[constants.META_ROOT][constants.META_TRAINING][constants.TRAIN_TEST_METRICS]
+    metrics["sparse_categorical_accuracy"] = 0.5  # a folder whose card was not regenerated after a change
+    (folder / constants.METADATA_FILE).write_text(json.dumps(metadata))
+    problems = validate_card(folder)
+    assert any(p.startswith("the card's evaluation table says sparse_categorical_accuracy=") for p in problems), problems
+    assert any(p.startswith("model-index says sparse_categorical_accuracy=") for p in problems), problems
+
+
 def test_validate_never_writes_and_card_keeps_repo_sections_and_edits(finetuned, tmp_path):
     """The issue's `card --validate` on a pulled fine-tuned model: nothing written; `card` keeps everything."""
     folder = tmp_path / "pulled"
