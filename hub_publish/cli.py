@@ -145,19 +145,45 @@ def inspect(path: str, revision: str | None, trusted: tuple[str, ...], endpoint:
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--check", "--validate", "check", is_flag=True,
+              help="Only check the card (YAML, license, pipeline tag, images, snippets); never writes. --validate is an alias.")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False), default=None, help="Jinja2 card template.")
-@click.option("--validate", is_flag=True, help="Check the rendered card and exit non-zero on problems.")
-@click.option("--repo-id", default=None, help="Repo id used in the card's usage snippets.")
-def card(folder: str, template: str | None, validate: bool, repo_id: str | None) -> None:
-    """Render FOLDER's model card (README.md) from the model and its metadata."""
-    from model_cards.render import render_folder_card
+@click.option("--repo-id", default=None, help="Repo id used in the card's snippets (default: the one the card records).")
+@click.option("--license", "license_id", default=None, help="Hub license id (apache-2.0, mit, ... or other).")
+@click.option("--tag", "tags", multiple=True, help="Tag added to the card's metadata (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, help="Hub dataset id added to the card's metadata (repeatable).")
+@click.option("--language", default=None, help="Language code of the data (en, fr, ...).")
+@click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for the model's class.")
+def card(folder: str, check: bool, template: str | None, repo_id: str | None, license_id: str | None,
+         tags: tuple[str, ...], datasets: tuple[str, ...], language: str | None, trusted: tuple[str, ...]) -> None:
+    """Regenerate the generated blocks of FOLDER's model card (README.md), or --check it.
 
-    path, problems = render_folder_card(folder, template=template, repo_id=repo_id, validate=validate)
-    click.echo(f"card written: {path}")
-    if validate:
+    Text outside the generated blocks and the author's metadata are kept; an edited block is kept
+    and reported.
+    """
+    from model_cards.render import check_card
+
+    if check:
+        given = [name for name, value in (("--template", template), ("--repo-id", repo_id), ("--license", license_id),
+                                          ("--tag", tags), ("--dataset", datasets), ("--language", language)) if value]
+        if given:
+            _fail(f"--check never writes the card; run `hub-publish card FOLDER {given[0]} ...` first, then --check")
+        problems = check_card(folder)
         if problems:
             _fail("card is invalid: " + "; ".join(problems))
-        click.echo("card is valid")
+        click.echo(f"card is valid: {Path(folder) / constants.CARD_FILE}")
+        return
+
+    from hub_publish.loading import from_pretrained  # the CLI loads the model; cards never do
+    from model_cards.merge import conflict_message
+    from model_cards.render import render_folder_card
+
+    model = from_pretrained(folder, trusted_modules=trusted)
+    result = render_folder_card(folder, model=model, template=template, repo_id=repo_id, license=license_id,
+                                tags=list(tags) or None, datasets=list(datasets) or None, language=language)
+    click.echo(f"card {'written' if result.changed else 'unchanged'}: {result.path}")
+    if result.conflicts:
+        click.echo("Warning: " + conflict_message(result.conflicts, "card"), err=True)
 
 
 # ----------------------------------------------------------------------------- hub
@@ -176,10 +202,20 @@ def card(folder: str, template: str | None, validate: bool, repo_id: str | None)
 def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None, create_pr: bool,
          endpoint: str | None, token: str | None, overwrite_card: bool) -> None:
     """Push a packaged FOLDER to the Hub repo REPO_ID."""
-    from hub_publish.hub import push_to_hub
+    import warnings
 
-    result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
-                         create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
+    from hub_publish.hub import push_to_hub
+    from model_cards.merge import CardConflictWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CardConflictWarning)
+        result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
+                             create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
+    for warning in caught:  # one line each on stderr (card conflicts); the others as Python shows them
+        if issubclass(warning.category, CardConflictWarning):
+            click.echo(f"Warning: {warning.message}", err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     state = "pushed" if result.changed else "unchanged (no new commit)"
     click.echo(f"{state}: {result.repo_id}@{result.revision} commit {result.commit_id}")
     click.echo(result.pr_url or result.commit_url or result.repo_url)

@@ -51,6 +51,7 @@ META_TRAINING = "training"  # training record (see hub_publish.training)
 META_BASE_MODEL = "base_model"  # lineage: {repo_id, revision, relation}
 META_LIBRARY_VERSIONS = "library_versions"
 META_BACKEND_LAYERS = "backend_layers"  # {layer name: {class_name, backends}}: backend-only layers
+META_CLASS_NAMES = "class_names"  # [label of output index i] (or {index: label}), when known: shown on the card
 
 FORMAT_VERSION = 1
 
@@ -74,6 +75,10 @@ TRAIN_NUM_TEST_EXAMPLES = "num_test_examples"
 TRAIN_TEST_SPLIT = "test_split"
 TRAIN_DISTRIBUTE = "distribute"
 TRAIN_SEED = "seed"
+TRAIN_CLASS_NAMES = "class_names"  # [label of class i], when the data names its classes (card: class labels)
+TRAIN_INPUT_RANGE = "input_range"  # [min, max] of the input values fed in training (card: what to feed)
+# Keys of the training record's dataset description (TRAIN_DATASET) that cards read when present.
+DATASET_CLASS_NAMES = "class_names"
 
 # --------------------------------------------------------------------------------------
 # Keras backends (see hub_publish.backends and docs/backends.md)
@@ -138,6 +143,7 @@ SERVER_STARTUP_TIMEOUT_S = 30.0  # how long HubServer waits for a subprocess ser
 CARD_META_ROOT = "hub_publish"
 CARD_BODY_SHA256 = "card_body_sha256"  # sha256 of the generated Markdown body
 CARD_METADATA_SHA256 = "card_metadata_sha256"  # sha256 of the generated YAML (without this object)
+CARD_REPO_ID = "repo_id"  # the repo the card's snippets name (recorded on push; `hub-publish card` reuses it)
 # The Hub's `base_model_relation` values (hub-docs modelcard spec).
 BASE_MODEL_RELATIONS = ("adapter", "merge", "quantized", "finetune")
 # Keys of the lineage record (META_BASE_MODEL) in metadata.json.

@@ -52,6 +52,10 @@ def save_pretrained(
     repo_id: str | None = None,
     extra_files: Mapping[str, str | os.PathLike] | None = None,
     overwrite: bool = True,
+    license: str | None = None,
+    tags: Iterable[str] | None = None,
+    datasets: Iterable[str] | None = None,
+    language: str | Iterable[str] | None = None,
 ) -> Path:
     """Write ``model`` to ``save_directory`` as a hub-publish folder.
 
@@ -75,6 +79,9 @@ def save_pretrained(
         repo_id: The Hub repo the folder is meant for, used in the card's usage snippets.
         extra_files: ``{name in folder: local path}`` copied into the folder (plots, ...).
         overwrite: Replace an existing folder.
+        license: The card's Hub license id (``"apache-2.0"``, ``"mit"``, ...).
+        tags, datasets: Tags / Hub dataset ids added to the card's generated ones.
+        language: The card's language code(s).
 
     Returns:
         The folder's path.
@@ -110,7 +117,9 @@ def save_pretrained(
 
             write_card(
                 tmp, model=model, metadata=metadata, template=card_template, card_data=card_data,
-                extra_sections=card_sections, repo_id=repo_id,
+                extra_sections=card_sections, repo_id=repo_id, license=license,
+                tags=list(tags) if tags is not None else None,
+                datasets=list(datasets) if datasets is not None else None, language=language,
             )
         _replace_dir(tmp, target)
     except BaseException:

@@ -40,6 +40,14 @@ KNOWN_DATASETS: dict[str, tuple[str | None, str]] = {
     "mnist": ("ylecun/mnist", "MNIST"),
     "digits": (None, "scikit-learn digits (8x8)"),
 }
+# What hub-publish's own pipelines (hub_publish.data) feed the model, for datasets whose training
+# record predates the input-range keys: value range, layout, class labels. A record's own keys win.
+KNOWN_INPUTS: dict[str, dict[str, Any]] = {
+    "digits": {"range": [0, 255], "layout": "white digits on a black background", "source_range": [0, 16],
+               "class_names": [str(i) for i in range(10)]},
+    "mnist": {"range": [0, 255], "layout": "white digits on a black background",
+              "class_names": [str(i) for i in range(10)]},
+}
 # Keras metric names -> the Hub's metric id (https://hf.co/metrics).
 HUB_METRIC_IDS = {
     "accuracy": "accuracy",
@@ -65,6 +73,10 @@ def build_card(
     repo_id: str | None = None,
     extra_sections: Mapping[str, str] | None = None,
     folder: str | os.PathLike | None = None,
+    license: str | None = None,
+    tags: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    language: str | Sequence[str] | None = None,
 ) -> "ModelCard":
     """Build the card of a model folder.
 
@@ -77,12 +89,20 @@ def build_card(
         card_data: Extra YAML metadata (license, datasets, language, ...), overriding generated
             values of the same name.
         repo_id: The Hub repo the folder goes to, used in titles, links and usage snippets.
-        extra_sections: ``{title: markdown}`` sections added before the citation.
+        extra_sections: ``{title: markdown}`` (``card_sections``): fills or replaces the section
+            of that title (e.g. ``"Intended use"``), or adds it before the citation; never a
+            second heading of the same name (see `model_cards.blocks.apply_sections`).
         folder: Where to write the card's images (training curves, graph plot); without it the
             card references no images.
+        license: A Hub license id (``"apache-2.0"``, ``"mit"``, ... or ``"other"`` with
+            ``license_name`` / ``license_link`` in ``card_data``).
+        tags: Tags added to the generated ones.
+        datasets: Hub dataset ids added to the generated ones.
+        language: Language code(s) of the data (``"en"``).
 
     Returns:
-        A `huggingface_hub.ModelCard` whose YAML carries the generated-card hashes
+        A `huggingface_hub.ModelCard` whose body holds generated blocks (see
+        `model_cards.blocks`) and whose YAML carries the generated-card hashes
         (see `model_cards.merge`).
 
     Raises:
@@ -93,14 +113,21 @@ def build_card(
 
     from model_cards.merge import stamp
 
+    from model_cards import blocks
+
     context = template_context(model=model, metadata=metadata, repo_id=repo_id, extra_sections=extra_sections, folder=folder)
-    data = _card_data(context, card_data)
+    controls = {"license": license, "tags": tags, "datasets": datasets, "language": language}
+    data = _card_data(context, card_data, controls)
     path = _template_path(template, context["is_image_classifier"])
     content = _render(path, card_data=data.to_yaml(), **context)
+    content = blocks.stamp(_tidy(blocks.apply_sections(content, dict(extra_sections or {}))))
     card = ModelCard(content)
     if not card.data.to_dict():  # an author template without the `{{ card_data }}` header
         card = ModelCard(f"---\n{data.to_yaml()}\n---\n{content}")
-    return stamp(card)
+    card = stamp(card)
+    if repo_id:
+        card.data[constants.CARD_META_ROOT] = {**card.data[constants.CARD_META_ROOT], constants.CARD_REPO_ID: repo_id}
+    return card
 
 
 def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
@@ -109,7 +136,7 @@ def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
     Args:
         folder: The model folder; the card and its PNGs are written there.
         **kwargs: `build_card`'s arguments (``model``, ``metadata``, ``template``, ``card_data``,
-            ``repo_id``, ``extra_sections``).
+            ``repo_id``, ``extra_sections``, ``license``, ``tags``, ``datasets``, ``language``).
 
     Returns:
         The README.md path.
@@ -120,6 +147,31 @@ def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
     path = Path(folder) / constants.CARD_FILE
     build_card(folder=folder, **kwargs).save(path)
     return path
+
+
+def card_repo_id(card_text: str) -> str | None:
+    """The repo id a card was generated for (recorded in its YAML by a push), or None.
+
+    Args:
+        card_text: README.md's text.
+
+    Returns:
+        ``namespace/name`` or None.
+    """
+    from huggingface_hub import ModelCard
+
+    import re
+
+    try:
+        card = ModelCard(card_text, ignore_metadata_errors=True)
+    except ValueError:
+        return None
+    recorded = card.data.get(constants.CARD_META_ROOT)
+    repo = recorded.get(constants.CARD_REPO_ID) if isinstance(recorded, Mapping) else None
+    if not isinstance(repo, str):  # a card pushed before the repo id was recorded: its first load snippet
+        found = re.search(r'hub_publish\.from_pretrained\("([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)"\)', card.text)
+        repo = found.group(1) if found else None
+    return repo if isinstance(repo, str) and "/" in repo and not repo.startswith(PLACEHOLDER_NAMESPACE + "/") else None
 
 
 def template_context(
@@ -173,7 +225,9 @@ def template_context(
     saved = str(metadata.get(constants.META_DATE_SAVED) or "")
     is_subclass = class_name not in ("Functional", "Model", "Sequential")
     context: dict[str, Any] = {
-        "title": repo.split("/")[-1] if known_repo else (class_name if is_subclass else model.name),
+        # The title is author-owned text outside the generated blocks: the same with or without a
+        # repo id, so naming the repo later (push, `card --repo-id`) does not count as an edit.
+        "title": class_name if is_subclass else model.name,
         "repo_id": repo,
         "repo_known": known_repo,
         "class_name": class_name,
@@ -205,6 +259,15 @@ def template_context(
         "keras_version": metadata.get(constants.META_KERAS_VERSION),
         "hub_publish_version": ours.get(constants.META_VERSION),
     }
+    context["task"] = _task(training, head_activation, head_units, dataset)
+    context["class_labels"] = _class_labels(ours, training, dataset, context["task"])
+    context["input_info"] = _input_info(training, dataset, inputs, is_image)
+    context["class_imports"], context["graph_imports"] = _class_imports(model, context["module"], is_subclass)
+    context["headline"] = _headline(context["evaluation"])
+    context["output_var"] = "probabilities" if head_activation in ("softmax", "sigmoid") else "outputs"
+    context["example_comment"] = (
+        "any height and width works" if inputs and inputs[0].get("note") == "any height and width" else "one example"
+    )
     context.update(_images(model, training, folder))
     return context
 
@@ -212,7 +275,8 @@ def template_context(
 # ----------------------------------------------------------------------------- YAML
 
 
-def _card_data(context: Mapping[str, Any], extra: Mapping[str, Any] | None) -> "ModelCardData":
+def _card_data(context: Mapping[str, Any], extra: Mapping[str, Any] | None,
+               controls: Mapping[str, Any] | None = None) -> "ModelCardData":
     from huggingface_hub import EvalResult, ModelCardData
 
     dataset = context["dataset"]
@@ -242,6 +306,13 @@ def _card_data(context: Mapping[str, Any], extra: Mapping[str, Any] | None) -> "
         "model_name": context["title"] if eval_results else None,
         "eval_results": eval_results or None,
     }
+    controls = dict(controls or {})
+    for key in ("tags", "datasets"):  # explicit args add to the generated values
+        added = controls.pop(key, None)
+        if added:
+            added = [added] if isinstance(added, str) else list(added)
+            values[key] = [*(values.get(key) or []), *(v for v in added if v not in (values.get(key) or []))]
+    values.update({k: v for k, v in controls.items() if v is not None})
     values.update(extra or {})
     return ModelCardData(**{k: v for k, v in values.items() if v is not None})
 
@@ -460,6 +531,103 @@ def _base_model(record: Any) -> dict[str, Any] | None:
 def _citation_key(repo: str, saved: str) -> str:
     name = "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
     return f"{name}_{saved[:4]}" if saved[:4].isdigit() else name
+
+
+def _task(training: Mapping[str, Any], activation: str | None, units: int | None,
+          dataset: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the head predicts: a fine-tune's own task (``class k vs rest``), not its parent's."""
+    tuned = training.get(constants.FINETUNE_RECORD)
+    tuned = tuned if isinstance(tuned, Mapping) else {}
+    parent_classes = (dataset or {}).get("num_classes")
+    if units == 1 and activation == "sigmoid":
+        positive = tuned.get("positive_class")
+        names = (dataset or {}).get(constants.DATASET_CLASS_NAMES) or KNOWN_INPUTS.get((dataset or {}).get("name", ""), {}).get("class_names")
+        label = f"class {positive}" if positive is not None else "the positive class"
+        if positive is not None and isinstance(names, list) and 0 <= int(positive) < len(names):
+            label = f"class {positive} (“{names[int(positive)]}”)"
+        description = (f"It is a **binary** classifier: {label} vs rest (output = probability of {label}, "
+                       "label 1; every other class is label 0).")
+        return {"kind": "binary", "num_classes": 2, "positive_class": positive, "positive_label": label,
+                "parent_classes": parent_classes if tuned else None, "description": description}
+    if units and units > 1:
+        return {"kind": "multiclass", "num_classes": units, "positive_class": None, "positive_label": None,
+                "parent_classes": None, "description": None}
+    return {"kind": None, "num_classes": None, "positive_class": None, "positive_label": None,
+            "parent_classes": None, "description": None}
+
+
+def _class_labels(ours: Mapping[str, Any], training: Mapping[str, Any], dataset: Mapping[str, Any] | None,
+                  task: Mapping[str, Any]) -> list[tuple[int, str]] | None:
+    """``[(output index, label)]`` from the metadata, the training record or the known dataset."""
+    if task["kind"] == "binary":
+        return [(0, "every other class"), (1, str(task["positive_label"]))] if task["positive_class"] is not None else None
+    names = (ours.get(constants.META_CLASS_NAMES) or training.get(constants.TRAIN_CLASS_NAMES)
+             or (dataset or {}).get(constants.DATASET_CLASS_NAMES)
+             or KNOWN_INPUTS.get((dataset or {}).get("name", ""), {}).get("class_names"))
+    if isinstance(names, Mapping):  # {index: name} (id2label style)
+        try:
+            names = [names[k] for k in sorted(names, key=int)]
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(names, list) or not names or (task["num_classes"] and len(names) != task["num_classes"]):
+        return None
+    return [(i, f"`{n}`" if isinstance(n, str) else str(n)) for i, n in enumerate(names)]
+
+
+def _input_info(training: Mapping[str, Any], dataset: Mapping[str, Any] | None, inputs: Sequence[Mapping[str, Any]],
+                is_image: bool) -> dict[str, Any]:
+    """The value range and layout the model was trained on, in words (from the record, else the known dataset)."""
+    name = (dataset or {}).get("name", "")
+    known = KNOWN_INPUTS.get(name, {})
+    value_range = (training.get(constants.TRAIN_INPUT_RANGE) or (dataset or {}).get(constants.TRAIN_INPUT_RANGE)
+                   or known.get("range"))
+    if not (isinstance(value_range, (list, tuple)) and len(value_range) == 2):
+        return {"range": None, "range_text": None, "text": None, "convert_digits": False}
+    dtype = inputs[0].get("dtype") if inputs else None
+    low, high = (_number(v) for v in value_range)
+    range_text = f"values {low}–{high}"
+    layout = (dataset or {}).get("layout") or known.get("layout")
+    parts = [f"{f'`{dtype}` ' if dtype else ''}inputs with {range_text}"]
+    if layout:
+        parts.append(layout)
+    shape = (dataset or {}).get("image_shape")
+    if is_image and isinstance(shape, list) and len(shape) == 3:
+        parts.append(f"{shape[0]}x{shape[1]} pixels, {shape[2]} channel{'s' if shape[2] != 1 else ''}"
+                     + (" (the model accepts any height and width)" if inputs and inputs[0].get("note") == "any height and width" else ""))
+    text = "; ".join(p for p in parts if p) + "."
+    source = known.get("source_range")
+    if source:
+        text += (f" The source data has values {source[0]}–{source[1]} and was scaled to {low}–{high} for training: "
+                 f"feed data in the {source[0]}–{source[1]} range unscaled and the predictions are wrong without any error.")
+    text = text[0].upper() + text[1:]
+    return {"range": list(value_range), "range_text": range_text, "text": text,
+            "convert_digits": bool(is_image and name in ("digits", "mnist"))}
+
+
+def _class_imports(model: "keras.Model", module: str | None, is_subclass: bool) -> tuple[list[str], list[str]]:
+    """``import ...`` lines that register the model's classes with Keras: for config.json, for graph.json.
+
+    config.json names the model's own class (a functional subclass) and any custom layer;
+    graph.json, a plain ``Functional``, only the custom layers. Classes defined in ``__main__``
+    cannot be imported by anyone else, so none is suggested for them (``card --check`` says so).
+    """
+    layer_modules: list[str] = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        mod = type(layer).__module__
+        if not mod.startswith(("keras.", "keras_hub.", "tf_keras.", "tensorflow.")) and mod not in layer_modules:
+            layer_modules.append(mod)
+    own = [module] if is_subclass and module and not module.startswith("keras") else []
+    line = "import {}  # registers the model's classes with Keras".format
+    config = [line(m) for m in dict.fromkeys([*own, *layer_modules]) if m != "__main__"]
+    graph = [line(m) for m in layer_modules if m != "__main__"]
+    return config, graph
+
+
+def _headline(evaluation: Sequence[Mapping[str, Any]]) -> str:
+    shown = [f"{e['value']:.4f} {e['metric']}" for e in evaluation if e["metric"] != "loss"]
+    if not shown and evaluation:
+        shown = [f"a loss of {evaluation[0]['value']:.4f}"]
+    return ", ".join(shown)
 
 
 def _images(model: "keras.Model", training: Mapping[str, Any], folder: str | os.PathLike | None) -> dict[str, Any]:

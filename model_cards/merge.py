@@ -9,7 +9,11 @@ written by hub-publish and counts as edited.
 Merge rule (`merge_cards`), unless ``overwrite``:
 
 * nothing edited -> the new generated card replaces the old one;
-* body edited -> the author's body is kept as is;
+* body edited -> the author's text is kept and the generated blocks in it are regenerated
+  (`model_cards.blocks.merge_bodies`): every number of the body comes from the new model, every
+  author edit outside the blocks stays; an edited block is kept and reported as a conflict (a
+  `CardConflictWarning`; the CLI prints it as one line). A card without blocks (hand-written, or
+  from an older hub-publish) keeps its body as is, with a warning that its text is not updated;
 * metadata edited -> the author's YAML is kept and the generated metadata is merged into it:
   evaluation results are updated in place (same task, dataset, split and metric: new value) or
   appended, ``base_model`` / ``base_model_relation`` take the generated value, list fields
@@ -29,11 +33,13 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from model_cards import blocks
 from model_cards.builder import PLACEHOLDER_NAMESPACE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +55,17 @@ REPLACED = "replaced"  # the Hub's card was hub-publish's own, unedited: replace
 MERGED = "merged"  # the Hub's card was edited: kept, generated metadata merged in
 OVERWRITTEN = "overwritten"  # overwrite asked: the generated card replaces the edited one
 NO_CARD = "no-card"  # the folder has no README.md: nothing to do
+
+
+class CardConflictWarning(UserWarning):
+    """An author edit inside a generated block was kept: that block was not regenerated."""
+
+
+def conflict_message(names: list[str], where: str = "the card") -> str:
+    """The one line saying which generated blocks kept an author's edit, and what to do."""
+    listed = ", ".join(repr(n) for n in names)
+    return (f"{where}: your edits inside generated block(s) {listed} were kept, so they may not match this model; "
+            "delete the block's two 'hub-publish:begin/end' marker lines to own the text, or push with --overwrite-card")
 
 
 def body_sha256(text: str) -> str:
@@ -121,6 +138,10 @@ def merge_cards(existing: "ModelCard", generated: "ModelCard", *, overwrite: boo
 
     Returns:
         The card to publish and what happened: `REPLACED`, `MERGED` or `OVERWRITTEN`.
+
+    Warns:
+        CardConflictWarning: An edited generated block was kept (named in the message), or the
+            edited card has no generated blocks, so its text could not be brought up to date.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -132,6 +153,16 @@ def merge_cards(existing: "ModelCard", generated: "ModelCard", *, overwrite: boo
     merged = ModelCard(existing.content, ignore_metadata_errors=True)
     if not body_edited:
         merged.text = generated.text
+    elif blocks.parse(existing.text):
+        merged.text, kept = blocks.merge_bodies(existing.text, generated.text)
+        if kept:
+            warnings.warn(conflict_message(kept), CardConflictWarning, stacklevel=2)
+    else:
+        warnings.warn(
+            "the card on the Hub has no hub-publish generated blocks (hand-written or older), so its text was kept "
+            "as is and its numbers were not updated; push with --overwrite-card to replace it",
+            CardConflictWarning, stacklevel=2,
+        )
     new_data = generated.data.to_dict()
     if meta_edited:
         new_data = merge_metadata(existing.data.to_dict(), new_data)
@@ -237,12 +268,32 @@ def sync_card_with_hub(
 
 
 def _fill_repo_id(card: "ModelCard", repo_id: str) -> "ModelCard":
-    """Replace the placeholder repo id of a generated, unedited body with the real one."""
-    body_edited, _ = edits(card)
-    if body_edited or not _PLACEHOLDER_REPO.search(card.text):
-        return card
-    card.text = _PLACEHOLDER_REPO.sub(repo_id, card.text)
-    recorded = dict(card.data.get(constants.CARD_META_ROOT))
-    recorded[constants.CARD_BODY_SHA256] = body_sha256(card.text)
-    card.data[constants.CARD_META_ROOT] = recorded
+    """Name the push's repo in the generated blocks and record it in the YAML.
+
+    The placeholder (``your-name/...``) and the repo the card was generated for (a folder saved
+    with ``repo_id="alice/a"`` and pushed to ``alice/b``) are replaced in unedited blocks only.
+    """
+    recorded = card.data.get(constants.CARD_META_ROOT)
+    previous = recorded.get(constants.CARD_REPO_ID) if isinstance(recorded, Mapping) else None
+    patterns = [_PLACEHOLDER_REPO]
+    if isinstance(previous, str) and previous != repo_id:
+        patterns.append(re.compile(rf"(?<![\w.-]){re.escape(previous)}(?![\w.-])"))
+
+    def fill(content: str) -> str:
+        for pattern in patterns:
+            content = pattern.sub(repo_id, content)
+        return content
+
+    if any(p.search(card.text) for p in patterns):
+        body_edited, _ = edits(card)
+        if blocks.parse(card.text):
+            text = blocks.map_unedited(card.text, fill)
+        else:  # a card without blocks: only when it is still exactly as generated
+            text = card.text if body_edited else fill(card.text)
+        recorded_hash = body_sha256(card.text)
+        card.text = text
+        if isinstance(recorded, Mapping) and not body_edited and recorded.get(constants.CARD_BODY_SHA256) == recorded_hash:
+            recorded = {**recorded, constants.CARD_BODY_SHA256: body_sha256(text)}
+    if isinstance(recorded, Mapping):
+        card.data[constants.CARD_META_ROOT] = {**recorded, constants.CARD_REPO_ID: repo_id}
     return card

@@ -63,6 +63,10 @@ def test_save_inspect_and_card(tmp_path):
                      "image key='image': shape (None, None, None, 1) dtype uint8", "model.weights.h5", "sha256",
                      "backend-only layers: none (loads under any backend)"):
         assert expected in result.output
+    result = runner.invoke(main, ["card", str(tmp_path / "m"), "--validate"])  # issue 11: a card needs a license
+    assert result.exit_code == 1 and "'license' is missing" in result.stderr
+    result = runner.invoke(main, ["card", str(tmp_path / "m"), "--license", "apache-2.0"])
+    assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["card", str(tmp_path / "m"), "--validate"])
     assert result.exit_code == 0, result.output
     assert "card is valid" in result.output

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ from model_cards import build_card, merge_cards, validate_card, write_card
 from model_cards.merge import MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
 
 BASE_SHA = "0123456789abcdef0123456789abcdef01234567"
+# A generated card carries no license until its author picks one (issue 11: the check asks for it).
+NO_LICENSE = ("'license' is missing: set it to a Hub license id (e.g. apache-2.0, mit), or to 'other' with "
+              "'license_name' and 'license_link'")
 TAGS = ["keras", "functional-subclassing", "MnistModel", "hub-publish"]
 
 
@@ -95,7 +100,7 @@ def test_card_parses_with_the_hub_parser_and_has_the_metadata_fields(trained):
     assert data.model_name == "MnistModel"
     assert data.get("datasets") is None  # scikit-learn digits has no Hub dataset id
     assert data.get("base_model") is None and data.get("base_model_relation") is None
-    assert validate_card(folder / constants.CARD_FILE) == []
+    assert validate_card(folder / constants.CARD_FILE) == [NO_LICENSE]
     assert edits(card) == (False, False)  # carries the hashes of what was generated
 
 
@@ -187,7 +192,7 @@ def test_graph_plot_is_referenced_when_drawn_and_a_note_otherwise(model, trained
     (tmp_path / "drawn").mkdir()
     drawn = write_card(tmp_path / "drawn", model=model, metadata=metadata)
     assert f"![Layer graph of MnistModel]({constants.MODEL_PLOT_FILE})" in drawn.read_text()
-    assert validate_card(drawn) == []
+    assert validate_card(drawn) == [NO_LICENSE]
 
     def no_graphviz(*args, **kwargs):
         raise ImportError("You must install graphviz for `plot_model` to work.")
@@ -197,7 +202,7 @@ def test_graph_plot_is_referenced_when_drawn_and_a_note_otherwise(model, trained
     noted = write_card(tmp_path / "note", model=model, metadata=metadata)
     assert "The layer graph was not drawn: You must install graphviz" in noted.read_text()
     assert not (tmp_path / "note" / constants.MODEL_PLOT_FILE).exists()
-    assert validate_card(noted) == []
+    assert validate_card(noted) == [NO_LICENSE]
 
 
 def test_class_free_snippet_of_the_card_loads_the_model(trained, model):
@@ -226,7 +231,8 @@ def test_finetuned_card_names_its_pinned_base_model(finetuned):
     assert "returns the probability of the positive class (sigmoid)" in text
     assert f"Fine-tuned from [alice/base](https://huggingface.co/alice/base/tree/{BASE_SHA}) at revision `{BASE_SHA}`" in text
     assert f'revision="{BASE_SHA}"' in text
-    assert "## Acknowledgements\n\nThanks to the **Keras** team." in text
+    assert re.search(r"## Acknowledgements\n\n<!-- hub-publish:begin section:acknowledgements sha256:\w+ -->\n\n"
+                     r"Thanks to the \*\*Keras\*\* team\.\n", text)
     assert 'model.get_layer("binary_classification_head").input' in text
     assert 'hub_publish.from_pretrained("alice/zero-or-not")' in text
     assert _metadata(finetuned)[constants.META_BASE_MODEL] == {"repo_id": "alice/base", "revision": BASE_SHA, "relation": "finetune"}
@@ -248,7 +254,8 @@ def test_authors_templates_extend_or_replace_the_built_in_ones(model, trained, t
     extending = tmp_path / "mine.md.j2"
     extending.write_text('{% extends "image_classifier.md.j2" %}\n{% block intended_use %}Reading postcodes.\n{% endblock %}\n')
     card = build_card(model=model, metadata=metadata, template=extending)
-    assert "## Intended use\n\nReading postcodes." in card.text and "## Architecture" in card.text
+    assert re.search(r"## Intended use\n\n<!-- hub-publish:begin intended_use sha256:\w+ -->\n\nReading postcodes\.\n",
+                     card.text) and "## Architecture" in card.text
     standalone = tmp_path / "short.md.j2"
     standalone.write_text("---\n{{ card_data }}\n---\n\n# {{ class_name }} by me\n\n{{ parameter_count|num }} parameters\n")
     card = ModelCard(str(build_card(model=model, metadata=metadata, template=standalone)))
@@ -268,7 +275,7 @@ def test_validation_reports_each_problem(trained, tmp_path):
     shutil.copytree(trained[0], folder)
     readme = folder / constants.CARD_FILE
     (folder / constants.TRAINING_CURVES_FILE).unlink()
-    assert validate_card(readme) == [f"referenced image '{constants.TRAINING_CURVES_FILE}' is not in the folder"]
+    assert validate_card(readme) == [NO_LICENSE, f"referenced image '{constants.TRAINING_CURVES_FILE}' is not in the folder"]
     readme.write_text("---\nlibrary_name: keras\ntags: [keras]\nbase_model: alice/base@main\nbase_model_relation: distilled\n"
                       "model-index:\n- name: x\n  results:\n  - task: {type: image-classification}\n"
                       "    dataset: {type: digits, name: digits}\n    metrics: [{type: accuracy, value: high}]\n---\n"
@@ -279,34 +286,47 @@ def test_validation_reports_each_problem(trained, tmp_path):
     assert any("'base_model_relation' must be one of" in p for p in problems)
     assert any("needs a type and a numeric value" in p for p in problems)
     assert "referenced image '../outside.png' is outside the folder" in problems
-    assert len(problems) == 5
+    assert NO_LICENSE in problems
+    assert len(problems) == 6
     readme.write_text("---\n- not\n- a mapping\n---\nbody\n")
     assert validate_card(readme)[0].startswith("YAML metadata does not parse")
     readme.write_text("# no metadata\n")
     assert validate_card(readme) == ["the card has no YAML metadata block"]
 
 
-def test_cli_card_validate(trained, tmp_path):
+def test_cli_card_validate_is_check_and_card_regenerates(trained, tmp_path):
+    """`card FOLDER` writes the generated blocks; `--check` / `--validate` only read (issue 11 changed --validate)."""
     folder = tmp_path / "cli"
     shutil.copytree(trained[0], folder)
     before = _card(folder).data.to_dict()
     runner = CliRunner()
-    result = runner.invoke(main, ["card", str(folder), "--validate", "--repo-id", "alice/digits"])
+    result = runner.invoke(main, ["card", str(folder), "--repo-id", "alice/digits", "--license", "mit", "--tag", "digits"])
     assert result.exit_code == 0, result.output
-    assert "card is valid" in result.output
+    assert "card written" in result.output
     card = _card(folder)
     assert card.data.eval_results == ModelCard(f"---\n{ModelCardData(**before).to_yaml()}\n---\n").data.eval_results
+    assert card.data.license == "mit" and "digits" in card.data.tags and set(TAGS) <= set(card.data.tags)
     assert 'from_pretrained("alice/digits")' in card.text and edits(card) == (False, False)
+    for flag in ("--check", "--validate"):
+        result = runner.invoke(main, ["card", str(folder), flag])
+        assert result.exit_code == 0, result.output
+        assert "card is valid" in result.output
 
     bad = tmp_path / "bad.md.j2"
     bad.write_text("---\n{{ card_data }}\n---\n\n![curves](missing_curves.png)\n")
-    result = runner.invoke(main, ["card", str(folder), "--template", str(bad), "--validate"])
+    (folder / constants.CARD_FILE).unlink()
+    assert runner.invoke(main, ["card", str(folder), "--template", str(bad), "--license", "mit"]).exit_code == 0
+    written = (folder / constants.CARD_FILE).read_bytes()
+    result = runner.invoke(main, ["card", str(folder), "--validate"])
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0
     assert "referenced image 'missing_curves.png' is not in the folder" in result.stderr
+    assert (folder / constants.CARD_FILE).read_bytes() == written  # never written by a check
+    result = runner.invoke(main, ["card", str(folder), "--check", "--license", "mit"])
+    assert result.exit_code == 1 and "--check never writes" in result.stderr
 
 
-def test_rerender_keeps_author_metadata(trained, tmp_path):
+def test_rerender_keeps_author_metadata(trained, model, tmp_path):
     from model_cards.render import render_folder_card
 
     folder = tmp_path / "rerender"
@@ -316,7 +336,7 @@ def test_rerender_keeps_author_metadata(trained, tmp_path):
     card.data.license = "cc-by-4.0"
     card.data.tags = [*card.data.tags, "digits"]
     card.save(readme)
-    render_folder_card(folder)
+    render_folder_card(folder, model=model)
     data = _card(folder).data
     assert data.license == "cc-by-4.0" and "digits" in data.tags and set(TAGS) <= set(data.tags)
     assert len(data.eval_results) == 2
@@ -426,3 +446,246 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         final = remote_card()
         assert str(final) == generated
         assert "Sorting my handwritten notes." not in final.text and final.data.get("license") is None
+
+
+# ----------------------------------------------------------------------------- issue 11: cards that stay true
+
+
+def _block(text: str, name: str) -> str:
+    from model_cards import blocks
+
+    return next(b.content for b in blocks.parse(text) if b.name == name)
+
+
+def _with_metrics(metadata: dict[str, Any], **metrics: float) -> dict[str, Any]:
+    copy = json.loads(json.dumps(metadata))
+    copy[constants.META_ROOT][constants.META_TRAINING][constants.TRAIN_TEST_METRICS].update(metrics)
+    return copy
+
+
+def test_importing_cards_never_imports_the_loader(python):
+    import subprocess
+
+    from conftest import subprocess_env
+
+    code = ("import sys, model_cards, model_cards.render, model_cards.merge, model_cards.blocks; "
+            "print('hub_publish.loading' in sys.modules)")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=subprocess_env(), check=True)
+    assert out.stdout.strip() == "False"
+    for source in Path(__file__).resolve().parents[1].joinpath("model_cards").glob("*.py"):
+        assert "hub_publish.loading" not in source.read_text(), source  # design rule: cards never load models
+
+
+def test_generated_facts_live_in_blocks_and_author_text_survives_a_regeneration(trained, model):
+    """An edit outside the blocks stays; the blocks follow the new metrics; an edit inside one is a conflict."""
+    from model_cards import CardConflictWarning, blocks
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    first = build_card(model=model, metadata=metadata, repo_id="alice/digits")
+    names = [b.name for b in blocks.parse(first.text)]
+    assert names == ["summary", "usage", "io", "architecture", "surgery", "training_details", "evaluation",
+                     "intended_use", "limitations", "citation", "footer"]
+    assert not blocks.conflicts(first.text)
+    edited = ModelCard(str(first))
+    edited.text = edited.text.replace("## Limitations\n", "## Limitations\n\nNever on bank cheques.\n", 1)
+    second = build_card(model=model, metadata=_with_metrics(metadata, sparse_categorical_accuracy=0.123456), repo_id="alice/digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CardConflictWarning)
+        merged, outcome = merge_cards(edited, second)
+    assert outcome == MERGED and "Never on bank cheques." in merged.text
+    assert "| scikit-learn digits (8x8) | test | sparse_categorical_accuracy | 0.1235 |" in merged.text
+    assert "0.1235 sparse_categorical_accuracy" in _block(merged.text, "summary")
+
+    # an author edit inside a generated block: kept, and reported (Python: a warning)
+    inside = ModelCard(str(first))
+    inside.text = inside.text.replace("| test | sparse_categorical_accuracy |", "| test (my rerun) | sparse_categorical_accuracy |")
+    with pytest.warns(CardConflictWarning, match=r"'evaluation'.*--overwrite-card"):
+        merged, _ = merge_cards(inside, second)
+    assert "(my rerun)" in merged.text and "0.1235 sparse_categorical_accuracy" in merged.text  # summary regenerated
+    assert blocks.conflicts(merged.text) == ["evaluation"]
+
+
+def test_card_sections_fill_or_replace_a_section_never_a_second_heading(model, trained):
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    sections = {"Intended use": "Reading postcodes.", "limitations": "Digits only.", "Evaluation": "See our paper.",
+                "Changelog": "- v1"}
+    text = build_card(model=model, metadata=metadata, extra_sections=sections).text
+    for heading in ("## Intended use", "## Limitations", "## Evaluation", "## Changelog"):
+        assert text.count(heading + "\n") == 1, heading
+    assert _block(text, "intended_use") == "Reading postcodes."
+    assert _block(text, "limitations") == "Digits only."
+    assert _block(text, "evaluation") == "## Evaluation\n\nSee our paper."
+    assert _block(text, "section:changelog") == "- v1"
+    assert text.index("## Changelog") < text.index("## Citation")
+    assert "Classifying single-object images" not in text  # the generated intended use was replaced
+
+
+def test_input_range_layout_and_class_labels_are_stated(trained):
+    text = _card(trained[0]).text
+    io = _block(text, "io")
+    assert "`uint8` inputs with values 0–255" in io and "white digits on a black background" in io
+    assert "values 0–16 and was scaled to 0–255" in io
+    assert "np.round(digits.images * (255 / 16))" in io and 'Image.open("digit.png").convert("L")' in io
+    assert "**Class labels** (output index → label): `0` → `0`, `1` → `1`" in io
+    assert "(values 0–255)" in _block(text, "summary")
+
+
+def test_finetuned_card_describes_its_own_binary_task(model, trained):
+    import keras
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    features = model.get_layer(constants.DEFAULT_HEAD_LAYER).input
+    binary = keras.Model(model.input, keras.layers.Dense(1, activation="sigmoid", name="binary_head")(features))
+    ours = metadata[constants.META_ROOT]
+    ours[constants.META_HEAD_LAYER] = "binary_head"
+    ours[constants.META_OUTPUTS] = [{"name": "binary_head", "shape": [None, 1], "dtype": "float32"}]
+    training = ours[constants.META_TRAINING]
+    training[constants.FINETUNE_RECORD] = {"task": "binary", "positive_class": 0}
+    training[constants.TRAIN_TEST_METRICS] = {"loss": 0.1, "binary_accuracy": 0.97}
+    text = build_card(model=binary, metadata=metadata).text
+    intended = _block(text, "intended_use")
+    assert "10 classes" not in intended and "class 0 (“0”)" in intended and "binary task" in intended
+    assert "**binary** classifier: class 0 (“0”) vs rest" in _block(text, "summary")
+    assert "`0` → every other class, `1` → class 0 (“0”)" in _block(text, "io")
+    assert "probability of" in _block(text, "io") and "digits.target == 0" in _block(text, "io")
+
+
+def test_license_tags_datasets_language_from_python(model, trained, tmp_path):
+    from hub_publish.packaging import save_pretrained
+
+    folder = save_pretrained(model, tmp_path / "m", training_record=json.loads(
+        (trained[0] / constants.METADATA_FILE).read_text())[constants.META_ROOT][constants.META_TRAINING],
+        license="cc-by-4.0", tags=["digits", "keras"], datasets=["my/digits"], language="en")
+    data = _card(folder).data
+    assert data.license == "cc-by-4.0" and data.language == "en" and data.datasets == ["my/digits"]
+    assert data.tags == [*TAGS, "digits"]  # added to the generated tags, no duplicates
+    assert validate_card(folder) == []
+
+
+@pytest.mark.parametrize("yaml, problem", [
+    ("license: my-own-license\n", "'license' 'my-own-license' is not a Hub license id"),
+    ("license: other\n", "'license: other' needs 'license_name'"),
+    ("license: other\nlicense_name: mine\nlicense_link: LICENSE\n", None),
+    ("license: mit\npipeline_tag: not-a-task\n", "'pipeline_tag' 'not-a-task' is not one of the Hub's tasks"),
+    ("license: mit\nbase_model: https://huggingface.co/alice/base\n", "'base_model' must be a Hub repo id"),
+    ("license: mit\n", None),
+])
+def test_license_and_hub_list_checks(trained, tmp_path, yaml, problem):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    card = _card(folder)
+    readme = (folder / constants.CARD_FILE).read_text()
+    head = "---\nlibrary_name: keras\ntags: [keras]\npipeline_tag: image-classification\n"
+    if "pipeline_tag" in yaml:
+        head = head.replace("pipeline_tag: image-classification\n", "")
+    (folder / constants.CARD_FILE).write_text(head + yaml + "---\n" + card.text)
+    problems = validate_card(folder)
+    if problem is None:
+        assert problems == [], problems
+    else:
+        assert [p for p in problems if p.startswith(problem)], problems
+    assert readme  # the original was generated; the check itself wrote nothing
+    assert (folder / constants.CARD_FILE).read_text().startswith(head)
+
+
+def test_check_finds_stale_numbers_edited_blocks_and_broken_snippets(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    card = _card(folder)
+    card.data.license = "mit"
+    card.data.eval_results[1].metric_value = 0.5
+    card.text = card.text.replace("from hub_publish.models.mnist import MnistModel", "from hub_publish.models.mnist import NoSuchModel")
+    card.save(readme)
+    (folder / constants.GRAPH_FILE).unlink()
+    problems = validate_card(folder)
+    assert any(p.startswith("model-index says sparse_categorical_accuracy=0.5 but metadata.json says") for p in problems)
+    assert "generated block 'usage' was edited: it may not match the model (remove its markers to own it)" in problems
+    assert "a snippet imports NoSuchModel from hub_publish.models.mnist, which does not define it" in problems
+    assert "a snippet reads 'graph.json', which is not in the folder" in problems
+    assert len(problems) == 4, problems
+
+
+def test_check_finds_a_body_number_that_is_not_the_metadata(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    card = _card(folder)
+    card.data.license = "mit"
+    card.save(folder / constants.CARD_FILE)
+    assert validate_card(folder) == []
+    metadata = json.loads((folder / constants.METADATA_FILE).read_text())
+    metrics = metadata[constants.META_ROOT][constants.META_TRAINING][constants.TRAIN_TEST_METRICS]
+    metrics["sparse_categorical_accuracy"] = 0.5  # a folder whose card was not regenerated after a change
+    (folder / constants.METADATA_FILE).write_text(json.dumps(metadata))
+    problems = validate_card(folder)
+    assert any(p.startswith("the card's evaluation table says sparse_categorical_accuracy=") for p in problems), problems
+    assert any(p.startswith("model-index says sparse_categorical_accuracy=") for p in problems), problems
+
+
+def test_validate_never_writes_and_card_keeps_repo_sections_and_edits(finetuned, tmp_path):
+    """The issue's `card --validate` on a pulled fine-tuned model: nothing written; `card` keeps everything."""
+    folder = tmp_path / "pulled"
+    shutil.copytree(finetuned, folder)
+    readme = folder / constants.CARD_FILE
+    readme.write_text(readme.read_text().replace("## Limitations\n", "## Limitations\n\nMy own note.\n", 1))
+    before = readme.read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(main, ["card", str(folder), "--validate"])
+    assert result.exit_code == 0, result.output
+    assert readme.read_bytes() == before
+    result = runner.invoke(main, ["card", str(folder)])
+    assert result.exit_code == 0, result.output
+    text = _card(folder).text
+    assert 'hub_publish.from_pretrained("alice/zero-or-not")' in text and "your-name/" not in text
+    assert "Thanks to the **Keras** team." in text and text.count("## Acknowledgements") == 1
+    assert "My own note." in text
+    assert validate_card(folder) == []
+
+
+def test_cli_card_reports_an_edited_block_in_one_line(trained, tmp_path):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    readme = folder / constants.CARD_FILE
+    readme.write_text(readme.read_text().replace("| Batch size |", "| Batch size (per replica) |"))
+    result = CliRunner().invoke(main, ["card", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().count("\n") == 0
+    assert "'training_details' were kept" in result.stderr and "--overwrite-card" in result.stderr
+    assert "| Batch size (per replica) |" in readme.read_text()
+
+
+def test_block_rules_on_plain_text():
+    """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
+    from model_cards import blocks
+
+    def card(**contents: str) -> str:
+        return "# T\n\n" + "\n\n".join(blocks.render(n, c) for n, c in contents.items()) + "\n\n## Citation\n"
+
+    old = card(a="A1", b="B1", c="C1")
+    new = card(a="A2", b="B2", c="C2").replace("## Citation", "## Notes\n\n" + blocks.render("section:notes", "N") + "\n\n## Citation")
+    # the author: adds text, edits b, deletes c entirely, and owns a copy of a by removing its markers
+    edited = old.replace("# T\n", "# T\n\nMine.\n").replace("B1", "B1 (edited)")
+    edited = edited.replace(blocks.render("c", "C1"), "")
+    text, kept = blocks.merge_bodies(edited, new)
+    assert kept == ["b"] and "Mine." in text and "B1 (edited)" in text and "B2" not in text
+    assert "A2" in text and "C1" not in text and "C2" not in text  # deleted stays deleted
+    assert text.index("## Notes\n") < text.index("## Citation") and "N" in text  # a new card section is added
+    assert blocks.conflicts(text) == ["b"]
+    owned = text.replace(blocks.render("a", "A2"), "A2 is mine")
+    again, kept = blocks.merge_bodies(owned, new)
+    assert "A2 is mine" in again and kept == ["b"] and [b.name for b in blocks.parse(again)].count("a") == 0
+    # stamping and re-parsing are stable across line endings
+    assert not blocks.parse(blocks.stamp(new.replace("\n", "\r\n")))[0].edited
+
+
+def test_a_push_names_its_own_repo_in_the_snippets(model, trained):
+    """A folder saved for alice/a and pushed to alice/b: the regenerated snippets name alice/b."""
+    from model_cards import blocks
+    from model_cards.merge import _fill_repo_id
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    for saved_for in ("alice/a", None):
+        card = _fill_repo_id(build_card(model=model, metadata=metadata, repo_id=saved_for), "alice/b")
+        assert 'from_pretrained("alice/b")' in card.text and "alice/a" not in card.text and "your-name" not in card.text
+        assert not blocks.conflicts(card.text) and edits(ModelCard(str(card))) == (False, False)
+        assert card.data.get(constants.CARD_META_ROOT)[constants.CARD_REPO_ID] == "alice/b"

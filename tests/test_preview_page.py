@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -169,7 +170,8 @@ def test_model_page_shows_the_card_sidebar_files_snippet_and_commit(hub_server, 
     # the snippet and the commit / revision
     snippet = _section(page, "hp-use-this-model")
     assert f'hub_publish.from_pretrained("{published.repo}")' in snippet
-    assert f'keras.saving.load_model("hf://{published.repo}")' in snippet
+    assert f'keras.saving.load_model("hf://{published.repo}", compile=False)' in snippet
+    assert "import hub_publish.models.mnist" in snippet  # the plain-Keras part registers the class itself
     assert f"export HF_ENDPOINT={hub_server.url}" in snippet
     assert f'<code id="hp-commit-id" title="Add notes">{published.main}</code>' in page
     assert "branch <strong>main</strong>" in page
@@ -240,23 +242,29 @@ def test_private_repo_page_is_a_404_for_anonymous_visitors(hub_server, alice):
     assert '<h1 id="secret-model">Secret model</h1>' in owner.text and "badge private" in owner.text
 
 
-def test_scripts_in_a_readme_come_back_escaped(hub_server, hostile):
+def test_scripts_in_a_readme_never_survive(hub_server, hostile):
+    """Issue 11: raw HTML is sanitized like the Hub (nh3), not escaped: the tags that cannot run stay."""
     r = _page(hub_server, f"/{hostile}")
     assert r.status_code == 200
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     page = r.text
     assert "<script" not in page.lower() and "<svg" not in page.lower()
+    card = page.split('id="hp-card"', 1)[1].split("</main>")[0]
+    assert "__pwned" not in card.replace("javascript:window.__pwned=3", "")
+    assert not [(t, a) for t, a in _tags(card) if t in ("script", "svg", "iframe", "object", "embed", "style")]
     tags = _tags(page)
-    assert not [(t, a) for t, a in tags if t in ("script", "svg", "iframe", "object", "embed")]
     assert not [(t, a) for t, a in tags for name in a if name.startswith("on")]  # no event handler attributes
     urls = [v.strip().lower() for t, a in tags for v in a.values() if v]
     assert not [v for v in urls if v.startswith(("javascript:", "data:text"))]
-    assert [a.get("src") for t, a in tags if t == "img"] == []  # `<img src=x>` was text; the data: image is dropped
-    # shown as text instead
-    # (a raw HTML block: escaped in place, not wrapped in <p>)
-    assert "&lt;script&gt;document.title='PWNED';window.__pwned=1&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;" in page
+    # `<img src=x onerror=...>` is an image of the repo's file `x` now, without its handler
+    assert [a.get("src") for t, a in tags if t == "img"] == [f"/{hostile}/resolve/{_commit(hub_server, hostile)}/x"]
+    # markdown links to javascript: are not links: shown as written
+    assert "[a link](javascript:window.__pwned=3)" in html.unescape(page)
     assert '<span class="badge">evil</span>' in page and '<span class="badge">mit</span>' in page
+
+
+def _commit(server: HubServer, repo: str) -> str:
+    return HfApi(endpoint=server.url, token=TOKENS["alice"]).model_info(repo).sha
 
 
 def test_sidebar_shows_every_card_field(hub_server, alice):
@@ -264,7 +272,7 @@ def test_sidebar_shows_every_card_field(hub_server, alice):
     alice.create_repo(repo)
     card = (
         "---\nlibrary_name: keras\npipeline_tag: image-classification\nlicense: apache-2.0\n"
-        "datasets: [ylecun/mnist]\nbase_model: [alice/base, //evil.example/x]\nbase_model_relation: finetune\n"
+        "datasets: [ylecun/mnist]\nbase_model: [alice/base]\nbase_model_relation: finetune\n"
         "tags: [digits]\n"
         "model-index:\n- name: m\n  results:\n  - task: {type: image-classification}\n"
         "    dataset: {type: ylecun/mnist, name: MNIST, split: test}\n"
@@ -277,13 +285,15 @@ def test_sidebar_shows_every_card_field(hub_server, alice):
     for value in ("keras", "image-classification", "apache-2.0", "ylecun/mnist", "finetune", "digits"):
         assert f'<span class="badge">{value}</span>' in sidebar, value
     assert '<a class="badge" href="/alice/base">alice/base</a>' in sidebar
-    assert '<span class="badge">//evil.example/x</span>' in sidebar  # not a repo id: no link
+    from hub_publish.server.preview import _repo_href
+
+    assert _repo_href("//evil.example/x") is None  # not a repo id: no link (validate-yaml refuses such a card)
     evals = _section(page, "hp-eval-results")
     assert '<td>acc<div class="sub">MNIST · test</div></td><td class="value">0.9877</td>' in evals
     assert evals.count('class="value"') == 1  # the metric without a value is skipped
     sha = alice.model_info(repo).sha
-    assert f'<img src="/{repo}/resolve/{sha}/plots/a.png" alt="plot" />' in page
-    assert '<a href="config.json">the config</a>' in page  # not a file of the repo: left as written
+    assert f'<img src="/{repo}/resolve/{sha}/plots/a.png" alt="plot">' in page
+    assert '<a href="config.json" rel="nofollow noopener noreferrer">the config</a>' in page  # not a file of the repo
     assert '<a href="https://example.com" rel="nofollow noopener noreferrer">docs</a>' in page
     assert "base_model_relation" not in page
 
@@ -319,6 +329,56 @@ def test_api_routes_are_not_shadowed_by_the_page(hub_server, published):
     assert r.headers["content-security-policy"].endswith("sandbox")  # uploaded files never run scripts here
 
 
+def test_validate_yaml_uses_the_hubs_lists(hub_server, alice):
+    """Issue 11: the embedded /api/validate-yaml refuses what the Hub refuses (same checks as `card --check`)."""
+    repo = f"alice/{unique('yaml')}"
+    alice.create_repo(repo)
+    for yaml, message in (("license: my-own-license", "'license' 'my-own-license' is not a Hub license id"),
+                          ("pipeline_tag: not-a-task", "'pipeline_tag' 'not-a-task' is not one of the Hub's tasks"),
+                          ("license: other", "'license: other' needs 'license_name'")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            alice.upload_file(path_or_fileobj=f"---\n{yaml}\n---\n# x\n".encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    assert constants.CARD_FILE not in alice.list_repo_files(repo)  # nothing half-written
+    ok = "---\nlicense: other\nlicense_name: mine\nlicense_link: LICENSE\npipeline_tag: image-classification\n---\n# x\n"
+    alice.upload_file(path_or_fileobj=ok.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    r = httpx2.post(f"{hub_server.url}/api/validate-yaml", json={"content": "---\nlicense: mit\n---\n", "repoType": "model"})
+    assert r.status_code == 200 and r.json() == {"errors": [], "warnings": []}
+    odd = "---\nlicense: {a: 1}\npipeline_tag: [x]\nbase_model: {b: 2}\nbase_model_relation: [y]\ntags: 5\n---\n"
+    r = httpx2.post(f"{hub_server.url}/api/validate-yaml", json={"content": odd, "repoType": "model"})
+    assert r.status_code == 400 and len(r.json()["errors"]) == 1  # one message naming every problem, never a 5xx
+    assert all(key in r.json()["errors"][0]["message"] for key in ("'license'", "'pipeline_tag'", "'base_model'", "'tags'"))
+
+
+def test_odd_metadata_never_breaks_the_page_and_stays_escaped(hub_server, alice):
+    repo = f"alice/{unique('odd')}"
+    alice.create_repo(repo)
+    card = ("---\nlicense: mit\ntags: ['<script>window.__pwned=1</script>', '<b>x</b>']\n"
+            "model-index:\n- name: m\n  results: 5\n- name: n\n  results:\n  - metrics: 7\n    task: 3\n---\n# Odd\n")
+    alice.upload_file(path_or_fileobj=card.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    r = _page(hub_server, f"/{repo}")
+    assert r.status_code == 200
+    sidebar = r.text[r.text.index('id="hp-metadata"'):]
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in sidebar and "&lt;b&gt;x&lt;/b&gt;" in sidebar
+    assert "<script" not in r.text.lower() and 'id="hp-eval-results"' not in r.text
+
+
+def test_hub_links_in_a_card_point_to_this_server_when_the_repo_is_here(hub_server, alice):
+    base = f"alice/{unique('base')}"
+    alice.create_repo(base)
+    private = f"alice/{unique('secret')}"
+    alice.create_repo(private, private=True)
+    repo = f"alice/{unique('links')}"
+    alice.create_repo(repo)
+    card = (f"[base](https://huggingface.co/{base}) [tree](https://huggingface.co/{base}/tree/main) "
+            f"[file](https://huggingface.co/{base}/blob/main/config.json) [away](https://huggingface.co/bert/bert-base) "
+            f"[hidden](https://huggingface.co/{private}) [docs](https://huggingface.co/docs/hub)\n")
+    alice.upload_file(path_or_fileobj=card.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    hrefs = [a["href"] for t, a in _tags(_page(hub_server, f"/{repo}").text) if t == "a" and a.get("href")]
+    assert f"/{base}" in hrefs and f"/{base}/tree/main" in hrefs and f"/{base}/resolve/main/config.json" in hrefs
+    assert "https://huggingface.co/bert/bert-base" in hrefs and "https://huggingface.co/docs/hub" in hrefs
+    assert f"https://huggingface.co/{private}" in hrefs  # an anonymous visitor cannot see it: not linked here
+
+
 # ----------------------------------------------------------------------------- rendering (no server)
 
 
@@ -334,17 +394,19 @@ def test_render_card_rewrites_relative_urls_and_drops_unsafe_ones():
         files={"model.weights.h5"},
     )
     assert '<h1 id="a-b">A: b</h1>' in out and '<h2 id="a-b-1">A: b</h2>' in out
-    assert f'<img src="/ns/m/resolve/{"0" * 40}/img/a%20b.png" alt="x" />' in out
-    assert '<img alt="y" />' in out
-    assert '<img src="data:image/png;base64,AAAA" alt="z" />' in out
-    assert '<img src="https://e.com/w.png" alt="w" />' in out  # kept; the page's CSP does not load it
-    assert f'<a href="/ns/m/resolve/{"0" * 40}/model.weights.h5">f</a>' in out
+    assert f'<img src="/ns/m/resolve/{"0" * 40}/img/a%20b.png" alt="x">' in out
+    assert '<img alt="y">' in out
+    assert '<img src="data:image/png;base64,AAAA" alt="z">' in out
+    assert '<img src="https://e.com/w.png" alt="w">' in out  # kept; the page's CSP does not load it
+    assert f'<a href="/ns/m/resolve/{"0" * 40}/model.weights.h5" rel="nofollow noopener noreferrer">f</a>' in out
     assert "[j](javascript:alert(1)) [v](vbscript:x)" in out  # no link: shown as written
     assert not [a for t, a in _tags(out) for v in a.values() if v and "script:" in v]
-    assert '<a href="mailto:a@b.c">m</a>' in out and '<a href="#a-b">h</a>' in out
+    assert '<a href="mailto:a@b.c" rel="nofollow noopener noreferrer">m</a>' in out
+    assert '<a href="#a-b" rel="nofollow noopener noreferrer">h</a>' in out
 
 
-def test_render_card_keeps_folded_sections_and_drops_comments_only():
+def test_render_card_keeps_folded_sections_and_drops_comments_and_handlers():
+    """Issue 11: tags that cannot run render (as on the Hub); handlers and comments go."""
     out = render_card(
         "<details>\n<summary>Optimizer configuration</summary>\n\n```json\n{}\n```\n\n</details>\n\n"
         "<!-- Author: fill in -->\n\nline<br>two <details open ontoggle=alert(1)> <b onclick=x>b</b>\n",
@@ -352,8 +414,21 @@ def test_render_card_keeps_folded_sections_and_drops_comments_only():
     )
     assert out.startswith("<details>\n<summary>Optimizer configuration</summary>\n<pre><code")
     assert "</details>" in out and "Author: fill in" not in out and "line<br>two" in out
-    assert "&lt;details open ontoggle=alert(1)&gt; &lt;b onclick=x&gt;b&lt;/b&gt;" in out
-    assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"})]  # only markdown's own
+    assert '<details open=""> <b>b</b>' in out
+    assert [(t, a) for t, a in _tags(out) if a] == [("code", {"class": "language-json"}), ("details", {"open": ""})]
+
+
+def test_render_card_renders_what_the_hub_renders():
+    """Issue 11: the common README header, task lists, strikethrough, autolinks, footnotes, sup, kbd."""
+    out = render_card(SHOWCASE_CARD.split("---\n", 2)[2], file_url=lambda path: f"/r/resolve/c/{path}", files={"logo.png"})
+    assert out.startswith('<p align="center">\n  <img src="/r/resolve/c/logo.png" alt="logo" width="160">\n</p>')
+    assert '<li class="task-list-item"><input class="task-list-item-checkbox" checked="checked" type="checkbox" disabled=""> trained</li>' in out
+    assert "<s>old number</s>" in out
+    assert '<a href="https://example.com" rel="nofollow noopener noreferrer">https://example.com</a>' in out
+    assert "H<sub>2</sub>O" in out and "<kbd>Ctrl</kbd>" in out and "x<sup>2</sup>" in out
+    assert '<section class="footnotes">' in out and 'id="fn1"' in out
+    assert '<td align="right">0.9900</td>' in out and '<th align="right">value</th>' in out
+    assert "<details><summary>More</summary>Hidden text.</details>" in out
 
 
 def test_human_size():
@@ -443,10 +518,86 @@ def test_model_page_in_headless_chromium(browser, hub_server, published, hostile
     browser.get(f"{hub_server.url}/{hostile}")
     assert browser.execute_script("return window.__pwned") is None
     assert browser.title != "PWNED" and hostile in browser.title
-    card_text = browser.find_element(By.ID, "hp-card").text
-    assert "<script>document.title='PWNED';window.__pwned=1</script>" in card_text
-    assert browser.find_elements(By.CSS_SELECTOR, "#hp-card script, #hp-card svg, #hp-card img") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "#hp-card script, #hp-card svg, #hp-card style") == []
+    handlers = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#hp-card *')).flatMap("
+        "e => Array.from(e.attributes).map(a => a.name)).filter(n => n.startsWith('on'))")
+    assert handlers == []
     for link in browser.find_elements(By.CSS_SELECTOR, "#hp-card a"):
         assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
     browser.save_screenshot(str(artifacts_dir() / "preview_page_hostile.png"))
     assert browser.execute_script("return window.__pwned") is None
+
+
+SHOWCASE_CARD = """---
+license: mit
+---
+<p align="center">
+  <img src="logo.png" alt="logo" width="160">
+</p>
+
+# Showcase
+
+- [x] trained
+- [ ] evaluated on USPS
+
+| metric | value |
+|---|---:|
+| accuracy | 0.9900 |
+
+~~old number~~ see https://example.com, H<sub>2</sub>O, x<sup>2</sup>[^1] and <kbd>Ctrl</kbd>.
+
+<details><summary>More</summary>Hidden text.</details>
+
+[^1]: A footnote.
+"""
+
+
+@pytest.fixture(scope="module")
+def showcase(alice: HfApi) -> str:
+    """A README in the style of the Hub's most common headers: centred image, task list, table."""
+    import io
+
+    from PIL import Image
+
+    repo = f"alice/{unique('showcase')}"
+    alice.create_repo(repo)
+    logo = io.BytesIO()
+    Image.new("RGB", (320, 120), (255, 153, 0)).save(logo, format="PNG")
+    alice.upload_file(path_or_fileobj=logo.getvalue(), path_in_repo="logo.png", repo_id=repo)
+    alice.upload_file(path_or_fileobj=SHOWCASE_CARD.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    return repo
+
+
+@pytest.mark.browser
+def test_readme_renders_like_the_hub_in_headless_chromium(browser, hub_server, showcase):
+    """Issue 11: centred image header, task list, table, strikethrough, autolink, footnote, details, sup, kbd."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{hub_server.url}/{showcase}")
+    images = _wait_for_images(browser)
+    assert len(images) == 1 and images[0]["width"] == 320 and images[0]["src"].endswith("/logo.png")
+    img = browser.find_element(By.CSS_SELECTOR, "#hp-card p[align='center'] > img")
+    assert img.is_displayed() and img.size["width"] == 160
+    paragraph = img.find_element(By.XPATH, "..")
+    image_centre = img.location["x"] + img.size["width"] / 2
+    paragraph_centre = paragraph.location["x"] + paragraph.size["width"] / 2
+    assert abs(image_centre - paragraph_centre) <= 2  # centred, as on the Hub
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#hp-card li.task-list-item input[type='checkbox']")
+    assert [b.is_selected() for b in boxes] == [True, False] and all(not b.is_enabled() for b in boxes)
+    cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#hp-card table td")]
+    assert cells == ["accuracy", "0.9900"]
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card s").text == "old number"
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card a[href='https://example.com']").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card sub").text == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "#hp-card kbd").text == "Ctrl"
+    assert "A footnote." in browser.find_element(By.CSS_SELECTOR, "#hp-card section.footnotes").text
+    details = browser.find_element(By.CSS_SELECTOR, "#hp-card details")
+    folded = browser.execute_script("return arguments[0].getBoundingClientRect().height", details)
+    assert browser.execute_script("return arguments[0].open", details) is False  # folded, as on the Hub
+    details.find_element(By.CSS_SELECTOR, "summary").click()
+    assert browser.execute_script("return arguments[0].open", details) is True
+    assert browser.execute_script("return arguments[0].getBoundingClientRect().height", details) > folded
+    shot = artifacts_dir() / "preview_page_showcase.png"
+    shot.unlink(missing_ok=True)
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

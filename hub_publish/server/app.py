@@ -896,7 +896,9 @@ def _front_matter_error(text: str) -> str | None:
         return f"Invalid YAML in README.md metadata: {exc}"
     if data is not None and not isinstance(data, dict):
         return "README.md metadata must be a YAML mapping."
-    return None
+    from hub_publish.hub_lists import metadata_problems  # the Hub's lists; the same checks as `card --check`
+
+    return "; ".join(metadata_problems(data or {})) or None
 
 
 def _infer_library(commit: Commit) -> str | None:

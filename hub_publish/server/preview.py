@@ -6,14 +6,17 @@ instead of being shown), the metadata sidebar (library, pipeline tag, tags, lice
 base model, evaluation results of ``model-index``), the file list with sizes, a "use this model"
 snippet, the commit and the revision.
 
-Safety: README.md is untrusted. It is rendered with markdown-it in CommonMark mode with raw HTML
-*off*, so any ``<script>``, ``<img onerror=...>`` or other tag in it comes out as text; links and
-images go through markdown-it's link validation (no ``javascript:``, ``vbscript:``, ``file:`` or
-non-image ``data:`` URLs) and a second allow-list here. Every answer carries a strict
+Rendering follows the Hub: markdown-it-py's GFM-like preset (tables, strikethrough, autolinks
+through linkify) with mdit-py-plugins (task lists, footnotes, heading anchors, front matter), raw
+HTML allowed, and the resulting HTML sanitized by an allow-list sanitizer (nh3, ammonia's
+bindings): ``<p align="center"><img ...></p>``, ``<details>``, ``<sup>``, ``<kbd>`` and friends
+render; ``<script>``/``<style>`` go with their content, every ``on*`` handler, ``style`` and
+unknown attribute is dropped, and only ``http``, ``https``, ``mailto``, fragment and relative URLs
+(plus ``data:image/...`` images) survive. Every answer also carries a strict
 ``Content-Security-Policy`` (`CONTENT_SECURITY_POLICY`: no script at all, images from this server
 or ``data:`` only) as defense in depth. Relative images and links of the card point at the
 server's ``/resolve`` route *at the page's commit*, so a card always shows its own revision's
-plots.
+plots; links and images to ``huggingface.co/{repo}`` point at this server when the repo is on it.
 
 Access follows the API's rules: a private repo is a 404 to anonymous visitors, and a browser sends
 no token, so private repos have no page in a browser (a client sending ``Authorization: Bearer``
@@ -92,6 +95,15 @@ def install_preview(app: FastAPI, *, storage: Storage, auth: Authorizer) -> None
         except HubError as exc:
             return error_page(exc.status, exc.message)
         card_text, card_too_large = _card_text(storage, commit)
+
+        def local_repo(other: str) -> bool:  # a repo of this server the visitor may see
+            try:
+                validate_repo_id(other)
+                auth.check_read(user, other.split("/")[0], storage.repo_meta(other).private, other)
+            except HubError:
+                return False
+            return True
+
         html = render_model_page(
             repo_id=repo_id,
             revision=revision,
@@ -101,6 +113,8 @@ def install_preview(app: FastAPI, *, storage: Storage, auth: Authorizer) -> None
             card_text=card_text,
             card_too_large=card_too_large,
             endpoint=str(request.base_url).rstrip("/"),
+            local_repo=local_repo,
+            model_module=_model_module(storage, commit),
         )
         return HTMLResponse(html, headers=PAGE_HEADERS)
 
@@ -136,6 +150,8 @@ def render_model_page(
     card_text: str | None,
     endpoint: str,
     card_too_large: bool = False,
+    local_repo: Callable[[str], bool] = lambda repo: False,
+    model_module: str | None = None,
 ) -> str:
     """Render the HTML model page of one repo revision.
 
@@ -148,6 +164,10 @@ def render_model_page(
         card_text: README.md's text, ``None`` when there is none (or it is too large).
         endpoint: The server's base URL, for the snippet's ``HF_ENDPOINT``.
         card_too_large: README.md exists but is over `MAX_CARD_BYTES` (the page says so).
+        local_repo: Whether a repo id is on this server (and visible): Hub links to it become
+            links to its page here.
+        model_module: The module defining the model's class (metadata.json), imported by the
+            plain-Keras snippet so Keras knows the class.
 
     Returns:
         The page, as HTML.
@@ -157,12 +177,15 @@ def render_model_page(
     def file_url(path: str) -> str:
         return f"/{repo_id}/resolve/{commit.id}/{quote(path)}"
 
-    card_html = render_card(body, file_url=file_url, files=set(commit.files)) if card_text is not None else ""
+    pinned = revision if revision != "main" else None
+    card_html = (
+        render_card(body, file_url=file_url, files=set(commit.files), local_repo=local_repo,
+                    pin=(repo_id, pinned) if pinned else None) if card_text is not None else ""
+    )
     files = [
         {"path": p, "size": human_size(e.size), "bytes": e.size, "lfs": e.lfs, "url": file_url(p)}
         for p, e in sorted(commit.files.items())
     ]
-    pinned = revision if revision != "main" else None
     return _template("model_page.html").render(
         repo_id=repo_id,
         revision=revision,
@@ -180,7 +203,8 @@ def render_model_page(
         tags=sorted(refs.get("tags", {})),
         page_url=lambda rev: f"/{repo_id}?{urlencode({'revision': rev})}",
         repo_href=_repo_href,
-        snippet=use_snippet(repo_id, pinned, endpoint),
+        snippet=use_snippet(repo_id, pinned, endpoint, module=model_module),
+        endpoint=endpoint,
         version=__version__,
     )
 
@@ -212,52 +236,66 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def render_card(
-    markdown: str, *, file_url: Callable[[str], str], files: set[str] | frozenset[str] = frozenset()
+    markdown: str,
+    *,
+    file_url: Callable[[str], str],
+    files: set[str] | frozenset[str] = frozenset(),
+    local_repo: Callable[[str], bool] = lambda repo: False,
+    pin: tuple[str, str] | None = None,
 ) -> str:
-    """Render a model card's Markdown body to safe HTML.
+    """Render a model card's Markdown body to safe HTML, as the Hub does (see the module docstring).
 
-    Raw HTML is escaped (CommonMark plus GitHub-style tables), except HTML comments, which are
-    dropped, and bare ``<details>``/``<summary>``/``<br>`` tags (no attributes), which cards use
-    for folded sections and which cannot run anything. Relative image
-    sources become ``file_url(path)``; relative links do too when they name a file in ``files``.
-    Only ``http``, ``https``, ``mailto`` and fragment links, and ``data:image/...`` images, are kept;
-    any other URL is dropped. Headings get GitHub-style ids, so ``[x](#a-heading)`` links work.
+    Relative image sources become ``file_url(path)``; relative links do too when they name a file
+    in ``files``. Links and images to a ``huggingface.co`` repo that ``local_repo`` says is on
+    this server point here. Only ``http``, ``https``, ``mailto``, fragment and relative links, and
+    ``data:image/...`` images, are kept. Headings get GitHub-style ids, so ``[x](#a-heading)``
+    links work.
 
     Args:
         markdown: The card body (without front matter).
         file_url: Maps a repo path to the URL serving it (the server's resolve URL).
         files: The paths of the repo at this revision.
+        local_repo: Whether a repo id is on this server (and visible to the visitor).
+        pin: ``(repo_id, revision)`` on a revision's page: the card's Python snippets that load
+            ``repo_id`` are pinned to ``revision`` (see `pin_snippet`), so they load what the
+            page shows.
 
     Returns:
         The HTML.
     """
-    md = _markdown()
-    env: dict[str, Any] = {}
+    import nh3
+
+    # Table column alignment: markdown-it writes `style="text-align:..."`, which the sanitizer drops
+    # (no style attributes at all); `align` says the same without CSS.
+    md, env = _markdown(), {}
     tokens = md.parse(markdown, env)
-    slugs: dict[str, int] = {}
-    for i, token in enumerate(tokens):
-        if token.type == "heading_open" and i + 1 < len(tokens):
-            token.attrSet("id", _slug(tokens[i + 1].content, slugs))
-        if token.type == "html_block":
-            token.content = _safe_html(token.content)
-        for child in token.children or ():
-            if child.type == "html_inline":
-                child.content = _safe_html(child.content)
-            elif child.type == "image":
-                src = _image_src(str(child.attrGet("src") or ""), file_url)
-                if src is None:
-                    child.attrs.pop("src", None)
-                else:
-                    child.attrSet("src", src)
-            elif child.type == "link_open":
-                href = _link_href(str(child.attrGet("href") or ""), file_url, files)
-                if href is None:
-                    child.attrs.pop("href", None)
-                else:
-                    child.attrSet("href", href)
-                    if urlsplit(href).netloc:  # another site
-                        child.attrSet("rel", "nofollow noopener noreferrer")
-    return md.renderer.render(tokens, md.options, env)
+    if pin is not None:
+        for token in tokens:
+            if token.type == "fence" and token.info.strip().lower() in ("python", "py"):
+                token.content = pin_snippet(token.content, *pin)
+    html = _TABLE_ALIGN.sub(r'<\1 align="\2"', md.renderer.render(tokens, md.options, env))
+
+    def attribute(tag: str, name: str, value: str) -> str | None:
+        if name == "id":  # headings' and footnotes' anchors; never one of the page's own ids
+            return None if value.startswith("hp-") else value
+        if tag == "img" and name == "src":
+            return _image_src(_local_hub_url(value, local_repo, resolve=True), file_url)
+        if tag == "a" and name == "href":
+            return _link_href(_local_hub_url(value, local_repo), file_url, files)
+        return value
+
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=_ALLOWED_ATTRIBUTES,
+        tag_attribute_values={"input": {"type": {"checkbox"}}},
+        set_tag_attribute_values={"input": {"disabled": ""}},
+        attribute_filter=attribute,
+        url_schemes={"http", "https", "mailto", "data"},
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
 
 
 def sidebar_fields(metadata: dict[str, Any]) -> list[tuple[str, list[str]]]:
@@ -304,12 +342,14 @@ def eval_results(metadata: dict[str, Any]) -> list[dict[str, str]]:
     for model in index if isinstance(index, list) else []:
         if not isinstance(model, dict):
             continue
-        for result in model.get("results") or []:
+        results = model.get("results")
+        for result in results if isinstance(results, list) else []:
             if not isinstance(result, dict):
                 continue
             task = result.get("task") if isinstance(result.get("task"), dict) else {}
             dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
-            for metric in result.get("metrics") or []:
+            metrics = result.get("metrics")
+            for metric in metrics if isinstance(metrics, list) else []:
                 if not isinstance(metric, dict) or "value" not in metric:
                     continue
                 value = metric["value"]
@@ -326,25 +366,68 @@ def eval_results(metadata: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def use_snippet(repo_id: str, revision: str | None, endpoint: str) -> str:
-    """The "use this model" code: hub-publish and plain Keras loading.
+def pin_snippet(code: str, repo_id: str, revision: str) -> str:
+    """Pin a card snippet's loads of ``repo_id`` to ``revision`` (the code of a revision's page).
+
+    ``from_pretrained("repo")`` and ``snapshot_download("repo")`` get ``revision=``; Keras'
+    ``load_model("hf://repo"...)`` (which always loads the default branch) becomes
+    ``load_model(snapshot_download("repo", revision=...)...)``, importing ``snapshot_download``.
+
+    Args:
+        code: Python source of one snippet.
+        repo_id: The page's repo.
+        revision: The page's revision.
+
+    Returns:
+        The pinned source (unchanged when it does not load ``repo_id``).
+    """
+    quoted, pin = f'"{repo_id}"', f'"{repo_id}", revision="{revision}"'
+    code = re.sub(rf"\b(from_pretrained|snapshot_download)\({re.escape(quoted)}\)", rf"\1({pin})", code)
+    hf_url = f'load_model("hf://{repo_id}"'
+    if hf_url in code:
+        code = code.replace(hf_url, f"load_model(snapshot_download({pin})")
+        if "import snapshot_download" not in code:
+            lines = code.split("\n")
+            last_import = max((i for i, line in enumerate(lines) if line.startswith(("import ", "from "))), default=-1)
+            lines.insert(last_import + 1, "from huggingface_hub import snapshot_download")
+            code = "\n".join(lines)
+    return code
+
+
+def use_snippet(repo_id: str, revision: str | None, endpoint: str, *, module: str | None = None) -> str:
+    """The "use this model" Python code: hub-publish and plain Keras loading, pinned to ``revision``.
+
+    It runs as pasted once ``HF_ENDPOINT`` points at this server (the page shows that shell line
+    above it): the plain-Keras part imports the module of the model's class (so Keras knows it),
+    loads without the training configuration (``compile=False``: no optimizer state is saved) and,
+    on a revision page, downloads that revision (Keras' ``hf://`` URLs always load the default
+    branch).
 
     Args:
         repo_id: ``namespace/name``.
-        revision: A revision to pin in the hub-publish call, or ``None`` for the default branch.
-        endpoint: This server's URL (the snippet sets ``HF_ENDPOINT`` to it).
+        revision: A revision to pin, or ``None`` for the default branch.
+        endpoint: This server's URL (kept for callers; the shell line shows it).
+        module: The module defining the model's class, or None for a plain Keras model.
 
     Returns:
         Python source.
     """
-    pin = f", revision={revision!r}".replace("'", '"') if revision else ""
+    pin = f', revision="{revision}"' if revision else ""
+    register = f"import {module}  # registers the model's class with Keras\n" if module and not module.startswith("keras") else ""
+    if revision:
+        keras_part = (
+            "import keras\n"
+            f"{register}"
+            "from huggingface_hub import snapshot_download\n\n"
+            f'model = keras.saving.load_model(snapshot_download("{repo_id}"{pin}), compile=False)\n'
+        )
+    else:
+        keras_part = f'import keras\n{register}\nmodel = keras.saving.load_model("hf://{repo_id}", compile=False)\n'
     return (
-        f"# export HF_ENDPOINT={endpoint}\n"
         "import hub_publish\n\n"
         f'model = hub_publish.from_pretrained("{repo_id}"{pin})\n\n'
-        "# or with plain Keras (import hub_publish.models first for the zoo's classes)\n"
-        "import keras\n\n"
-        f'model = keras.saving.load_model("hf://{repo_id}")\n'
+        "# or with plain Keras:\n"
+        f"{keras_part}"
     )
 
 
@@ -386,28 +469,65 @@ def _repo_path(url: str) -> str | None:
     return path
 
 
-_HTML_PIECE = re.compile(r"<!--.*?(?:-->|\Z)|<[^<>]*>", re.DOTALL)
-_ALLOWED_TAG = re.compile(r"</?(?:details|summary)\s*>|<br\s*/?>", re.IGNORECASE)
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd", "del", "details",
+    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "input",
+    "ins", "kbd", "li", "mark", "ol", "p", "picture", "pre", "q", "s", "samp", "section", "small", "source", "span",
+    "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u",
+    "ul", "var", "wbr",
+}
+"""What a card may contain (the Hub's README allow-list, less forms, media players and frames)."""
+_ALIGN = {"align"}
+_ALLOWED_ATTRIBUTES = {
+    "*": {"id", "title", "lang", "dir"},
+    "a": {"href", "name"},
+    "img": {"src", "alt", "width", "height", "align", "loading"},
+    "source": {"srcset", "media", "type"},
+    "p": _ALIGN, "div": _ALIGN, "h1": _ALIGN, "h2": _ALIGN, "h3": _ALIGN, "h4": _ALIGN, "h5": _ALIGN, "h6": _ALIGN,
+    "td": {"align", "colspan", "rowspan"}, "th": {"align", "colspan", "rowspan", "scope"}, "table": _ALIGN,
+    "details": {"open"},
+    "ol": {"start", "type"},
+    "li": {"class", "value"}, "ul": {"class"}, "code": {"class"}, "pre": {"class"}, "section": {"class"},
+    "hr": {"class"}, "sup": {"class"},
+    "input": {"checked", "class"},
+}
+_TABLE_ALIGN = re.compile(r'<(th|td) style="text-align:(left|right|center)"')
+_HUB_HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 
 
-def _escape(text: str) -> str:
-    """Escape as markdown-it does for text (``& < > "``)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+def _local_hub_url(url: str, local_repo: Callable[[str], bool], *, resolve: bool = False) -> str:
+    """``https://huggingface.co/ns/name[/...]`` -> ``/ns/name[/...]`` when that repo is on this server."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or parts.netloc.lower() not in _HUB_HOSTS:
+        return url
+    segments = parts.path.strip("/").split("/")
+    if len(segments) < 2 or segments[0] in ("api", "datasets", "spaces", "docs", "models"):
+        return url
+    repo = f"{unquote(segments[0])}/{unquote(segments[1])}"
+    if not local_repo(repo):
+        return url
+    rest = "/".join(segments[2:])
+    if rest.startswith("blob/"):  # the Hub's file page; this server serves the file itself
+        rest = "resolve/" + rest[len("blob/"):]
+    if resolve and not rest.startswith("resolve/"):
+        return url
+    return f"/{segments[0]}/{segments[1]}" + (f"/{rest}" if rest else "") + (f"?{parts.query}" if parts.query else "") + (
+        f"#{parts.fragment}" if parts.fragment else "")
 
 
-def _safe_html(raw: str) -> str:
-    """Raw HTML from a card: comments dropped, bare details/summary/br kept, the rest escaped."""
-    out, pos = [], 0
-    for match in _HTML_PIECE.finditer(raw):
-        out.append(_escape(raw[pos : match.start()]))
-        piece = match.group(0)
-        if _ALLOWED_TAG.fullmatch(piece):
-            out.append(piece.lower().replace(" ", ""))
-        elif not piece.startswith("<!--"):
-            out.append(_escape(piece))
-        pos = match.end()
-    out.append(_escape(raw[pos:]))
-    return "".join(out)
+def _model_module(storage: Storage, commit: Commit) -> str | None:
+    """The module of the model's class, from metadata.json at this commit (a bounded read)."""
+    import json
+
+    entry = commit.files.get(constants.METADATA_FILE)
+    if entry is None or entry.size > MAX_CARD_BYTES:
+        return None
+    try:
+        ours = json.loads(storage.blob_path(entry.sha256).read_text(encoding="utf-8")).get(constants.META_ROOT) or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    module = ours.get(constants.META_MODULE) if isinstance(ours, dict) else None
+    return module if isinstance(module, str) and re.fullmatch(r"[A-Za-z_][\w.]*", module) else None
 
 
 def _image_src(src: str, file_url: Callable[[str], str]) -> str | None:
@@ -441,12 +561,9 @@ def _repo_href(value: str) -> str | None:
     return f"/{value}" if _REPO_ID_RE.match(value) else None
 
 
-def _slug(text: str, seen: dict[str, int]) -> str:
-    """GitHub-style heading anchor: lower case, punctuation dropped, spaces to dashes, deduplicated."""
-    base = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-") or "section"
-    count = seen.get(base, 0)
-    seen[base] = count + 1
-    return base if count == 0 else f"{base}-{count}"
+def _slugify(text: str) -> str:
+    """GitHub-style heading anchor: lower case, punctuation dropped, spaces to dashes (the plugin dedupes)."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-") or "section"
 
 
 def _strings(value: Any) -> list[str]:
@@ -462,10 +579,20 @@ def _strings(value: Any) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
+    from mdit_py_plugins.anchors import anchors_plugin
+    from mdit_py_plugins.footnote import footnote_plugin
+    from mdit_py_plugins.front_matter import front_matter_plugin
+    from mdit_py_plugins.tasklists import tasklists_plugin
 
-    # html on so raw HTML arrives as html_block / html_inline tokens, which render_card passes
-    # through _safe_html (escape all but a few attribute-free tags); nothing raw is emitted as is.
-    return MarkdownIt("commonmark", {"html": True}).enable("table")
+    # The Hub's flavour: GFM-like (tables, strikethrough, linkify autolinks) plus task lists,
+    # footnotes, heading ids and front matter; raw HTML on, then sanitized by nh3 in render_card.
+    return (
+        MarkdownIt("gfm-like", {"html": True})
+        .use(front_matter_plugin)
+        .use(footnote_plugin)
+        .use(tasklists_plugin)
+        .use(anchors_plugin, min_level=1, max_level=6, slug_func=_slugify)
+    )
 
 
 @functools.cache
