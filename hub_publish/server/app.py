@@ -18,7 +18,7 @@ import mimetypes
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote_to_bytes, urlencode
 
 from fastapi import FastAPI, Request
@@ -170,17 +170,14 @@ def create_app(
     def base_url(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
-                f"Request body of {declared} bytes exceeds the server's upload limit of {limit} bytes."
-            )
+    async def read_body(request: Request, *, max_bytes: int | None = None) -> bytes:
+        cap = limit if max_bytes is None else max_bytes
+        _check_declared_length(request, cap)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"Request body exceeds the server's upload limit of {limit} bytes.")
+            if len(body) > cap:
+                raise PayloadTooLarge(f"Request body exceeds the server's upload limit of {cap} bytes.")
         return bytes(body)
 
     async def json_body(request: Request) -> Any:
@@ -625,9 +622,12 @@ def create_app(
                 if isinstance(op, AddFile) and not op.lfs:
                     storage.put_blob(contents[op.path])  # blobs first, then commit, then ref
                 elif isinstance(op, AddFile):
-                    if not storage.has_blob(op.sha256):
+                    # Only content uploaded to this repo (or in its history) counts: a sha256 of
+                    # another repo's file gives nothing, and the answer does not say it exists.
+                    if not storage.repo_has_content(repo_id, op.sha256):
                         raise BadRequest(
-                            f"LFS file {op.path!r}: object {op.sha256} was not uploaded (or failed verification)."
+                            f"LFS file {op.path!r}: object {op.sha256} was not uploaded to {repo_id} "
+                            "(or failed verification)."
                         )
                     actual = storage.blob_size(op.sha256)
                     if op.size >= 0 and op.size != actual:
@@ -674,8 +674,8 @@ def create_app(
             storage.blob_path(oid)  # validates the oid
             if size > limit:
                 raise PayloadTooLarge(f"LFS object {oid} is {size} bytes, over the server's limit of {limit} bytes.")
-            if storage.has_blob(oid) and storage.blob_size(oid) == size:
-                objects.append({"oid": oid, "size": size})  # already there: the client skips it
+            if storage.repo_has_content(repo_id, oid) and storage.blob_size(oid) == size:
+                objects.append({"oid": oid, "size": size})  # this repo has it: the client skips it
                 continue
             grant = auth.sign({"r": repo_id, "o": oid, "s": size}, constants.SERVER_SIGNED_URL_TTL_S)
             objects.append(
@@ -696,9 +696,9 @@ def create_app(
     @app.post("/{namespace}/{name_git}/info/lfs/objects/verify")
     async def lfs_verify(request: Request, namespace: str, name_git: str) -> Response:
         body = await json_body(request)
-        writable(request, namespace, name_git.removesuffix(".git"))
+        repo_id, _, _ = writable(request, namespace, name_git.removesuffix(".git"))
         oid, size = str(body.get("oid") or ""), body.get("size")
-        if not storage.has_blob(oid) or storage.blob_size(oid) != size:
+        if not storage.repo_has_content(repo_id, oid) or storage.blob_size(oid) != size:
             raise BadRequest(f"LFS object {oid} of size {size} is not stored; upload it first.")
         return JSONResponse({"message": "ok"}, media_type=_LFS_JSON)
 
@@ -712,14 +712,14 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"LFS object of {declared} bytes exceeds the server's limit of {limit} bytes.")
-        writer = storage.blob_writer(max_bytes=limit)
+        # File writes and hashing run in the thread pool, never on the event loop.
+        writer = await run_in_threadpool(storage.blob_writer, max_bytes=limit)
         try:
-            async for chunk in request.stream():
-                writer.write(chunk)
+            await _stream_to(request, writer.write)
         except BaseException:
             writer.abort()
             raise
-        await run_in_threadpool(writer.finish, expected_sha256=oid, expected_size=size)
+        await run_in_threadpool(writer.finish, expected_sha256=oid, expected_size=size, repo_id=repo_id)
         return Response(status_code=200)
 
     # ------------------------------------------------------------------ Xet (upload only)
@@ -738,11 +738,13 @@ def create_app(
     def xet_read_token(request: Request, namespace: str, name: str, revision: str) -> Response:
         raise NotSupported("This server does not serve downloads through Xet; use /resolve.")
 
-    def xet_grant(request: Request) -> None:
+    def xet_grant(request: Request) -> str:
+        """The repo a Xet write token was issued for (xorbs and files are kept per repo)."""
         scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
         grant = auth.verify(token.strip())
-        if grant.get("x") != "write":
+        if grant.get("x") != "write" or not isinstance(grant.get("r"), str):
             raise Unauthorized("A Xet write token is required.")
+        return str(grant["r"])
 
     @app.get("/xet-cas/v1/chunks/{prefix}/{chunk_hash}")
     def xet_chunk(request: Request, prefix: str, chunk_hash: str) -> Response:
@@ -751,16 +753,31 @@ def create_app(
 
     @app.post("/xet-cas/v1/xorbs/{prefix}/{xorb_hash}")
     async def xet_xorb(request: Request, prefix: str, xorb_hash: str) -> dict:
-        xet_grant(request)
-        storage.xorb_path(xorb_hash)  # validates the hash
-        data = await read_body(request)
-        inserted = await run_in_threadpool(storage.put_xorb, xorb_hash, data)
+        repo_id = xet_grant(request)
+        storage.xorb_path(repo_id, xorb_hash)  # validates the hash
+        _check_declared_length(request, limit)
+        tmp = storage.temp_file()
+        written = 0
+
+        def _append(chunk: bytes) -> None:
+            nonlocal written
+            written += len(chunk)
+            if written > limit:
+                raise PayloadTooLarge(f"Xorb exceeds the server's upload limit of {limit} bytes.")
+            with open(tmp, "ab") as f:
+                f.write(chunk)
+
+        try:
+            await _stream_to(request, _append)  # streamed to disk, never held whole in memory
+            inserted = await run_in_threadpool(storage.put_xorb, repo_id, xorb_hash, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
         return {"was_inserted": inserted}
 
     @app.post("/xet-cas/v1/shards")
     async def xet_shard(request: Request) -> dict:
-        xet_grant(request)
-        data = await read_body(request)
+        repo_id = xet_grant(request)
+        data = await read_body(request, max_bytes=min(limit, constants.SERVER_MAX_SHARD_BYTES))
 
         def _ingest() -> None:
             files = xet.parse_shard(data)
@@ -768,7 +785,21 @@ def create_app(
                 if f.size > limit:
                     raise PayloadTooLarge(f"A file of {f.size} bytes exceeds the server's limit of {limit} bytes.")
             for f in files:
-                storage.put_blob(xet.reconstruct(f, _xorb_reader(storage)))
+                candidates = xet.sha256_candidates(f.sha256) if f.sha256 is not None else ()
+                if any(storage.repo_has_content(repo_id, sha) for sha in candidates):
+                    continue  # this repo has it already: no rebuild
+                writer = storage.blob_writer(max_bytes=f.size)
+                try:
+                    xet.reconstruct(
+                        f, functools.partial(_open_xorb, storage, repo_id), writer.write,
+                        max_chunk=constants.SERVER_XET_MAX_CHUNK_BYTES,
+                    )
+                    digest = writer.hexdigest()
+                    if candidates and digest not in candidates:
+                        raise BadRequest("Invalid shard: reconstructed content does not match its sha256.")
+                    writer.finish(expected_sha256=digest, repo_id=repo_id)
+                finally:
+                    writer.abort()
 
         await run_in_threadpool(_ingest)
         return {"result": 1}
@@ -806,14 +837,29 @@ def create_app(
     return app
 
 
-def _xorb_reader(storage: Storage) -> Callable[[str], bytes]:
-    def read(xorb_hash: str) -> bytes:
-        try:
-            return storage.xorb_path(xorb_hash).read_bytes()
-        except FileNotFoundError:
-            raise BadRequest(f"Invalid shard: xorb {xorb_hash} was never uploaded.") from None
+def _open_xorb(storage: Storage, repo_id: str, xorb_hash: str) -> BinaryIO:
+    try:
+        return open(storage.xorb_path(repo_id, xorb_hash), "rb")
+    except FileNotFoundError:
+        raise BadRequest(f"Invalid shard: xorb {xorb_hash} was never uploaded for {repo_id}.") from None
 
-    return read
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the server's upload limit of {limit} bytes.")
+
+
+async def _stream_to(request: Request, write: Callable[[bytes], None], *, batch: int = 1 << 20) -> None:
+    """Feed the request body to ``write`` in the thread pool, in batches of about ``batch`` bytes."""
+    buffer = bytearray()
+    async for chunk in request.stream():
+        buffer += chunk
+        if len(buffer) >= batch:
+            await run_in_threadpool(write, bytes(buffer))
+            buffer.clear()
+    if buffer:
+        await run_in_threadpool(write, bytes(buffer))
 
 
 def _require_model_type(repo_type: Any) -> None:

@@ -3,10 +3,11 @@
 Layout under ``data_dir``::
 
     blobs/ab/<sha256>                   file contents, named by their sha256 (immutable)
-    xorbs/<hash>                        Xet xorbs received from hf_xet (immutable)
     repos/<namespace>/<name>/repo.json  repo settings (private, createdAt, ...)
     repos/<namespace>/<name>/refs.json  {"heads": {...}, "tags": {...}, "pulls": {...}} -> commit id
     repos/<namespace>/<name>/commits/<id>.json   immutable commits: parents + full file table
+    repos/<namespace>/<name>/uploads/<sha256>    marker: this content was uploaded to this repo
+    repos/<namespace>/<name>/xorbs/<hash>        Xet xorbs received for this repo (kept for a grace period)
     tmp/                                partial writes, never visible
     write.lock                          inter-process lock of all writes
 
@@ -14,6 +15,10 @@ Writes follow one order so that an interruption never leaves a visible partial c
 first, then the commit object, then the ref swap (temp file, fsync, ``os.replace``). Every write
 holds a threading lock *and* a file lock, so two threads or two server processes on the same
 data dir are safe. All state is on disk; nothing lives only in memory.
+
+Content is shared on disk (one blob per sha256) but never across repos by hash: a commit may
+name an LFS object only when it was uploaded to that repo (an ``uploads/`` marker) or is in
+that repo's history already (`Storage.repo_has_content`). Knowing a sha256 gives nothing.
 """
 
 from __future__ import annotations
@@ -222,6 +227,10 @@ class BlobWriter:
         self._hasher.update(chunk)
         self._file.write(chunk)
 
+    def hexdigest(self) -> str:
+        """The sha256 of what was written so far."""
+        return self._hasher.hexdigest()
+
     def abort(self) -> None:
         """Drop everything written."""
         if not self._file.closed:
@@ -229,12 +238,15 @@ class BlobWriter:
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
 
-    def finish(self, *, expected_sha256: str | None = None, expected_size: int | None = None) -> str:
+    def finish(
+        self, *, expected_sha256: str | None = None, expected_size: int | None = None, repo_id: str | None = None
+    ) -> str:
         """Verify and store the content.
 
         Args:
             expected_sha256: The declared sha256, if any.
             expected_size: The declared size, if any.
+            repo_id: The repo the content was uploaded to: it may then commit it.
 
         Returns:
             The sha256 of the stored blob.
@@ -254,11 +266,10 @@ class BlobWriter:
                     f"Uploaded content does not match its declared oid: its sha256 is {sha}, "
                     f"expected {expected_sha256}."
                 )
-            path = self._storage.blob_path(sha)
-            if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._tmp, path)
-                _fsync_dir(path.parent)
+            with self._storage.write_lock():  # not collected between placing it and marking it
+                self._storage._place_blob(self._tmp, sha)
+                if repo_id is not None:
+                    self._storage._mark_upload(repo_id, sha)
             return sha
         finally:
             self.abort()
@@ -269,7 +280,7 @@ class Storage:
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.root = Path(data_dir).expanduser().resolve()
-        for sub in ("blobs", "xorbs", "repos", "tmp"):
+        for sub in ("blobs", "repos", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.RLock()
         self._file_lock = FileLock(str(self.root / "write.lock"))
@@ -323,9 +334,42 @@ class Storage:
         """
         sha = hashlib.sha256(content).hexdigest()
         path = self.blob_path(sha)
-        if not path.is_file():
+        if not _touch(path):
             self._atomic_write(path, content)
         return sha
+
+    def _place_blob(self, tmp: Path, sha: str) -> None:
+        """Move a verified temp file into place as the blob ``sha`` (or refresh the stored one)."""
+        path = self.blob_path(sha)
+        if not _touch(path):  # a fresh mtime keeps it from the collector's grace window
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+
+    def _mark_upload(self, repo_id: str, sha: str) -> None:
+        """Record that ``sha`` was uploaded to ``repo_id`` (which may then commit it)."""
+        uploads = self._repo_dir(repo_id) / "uploads"
+        try:
+            uploads.mkdir(exist_ok=True)  # not parents: a deleted repo must not come back
+            (uploads / sha).touch()
+        except FileNotFoundError:
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
+
+    def repo_has_content(self, repo_id: str, sha256: str) -> bool:
+        """Whether ``repo_id`` may use the blob ``sha256``: uploaded to it, or in its history.
+
+        The answer never depends on other repos' content.
+        """
+        if not self.has_blob(sha256):
+            return False
+        repo_dir = self._repo_dir(repo_id)
+        if (repo_dir / "uploads" / sha256).is_file():
+            return True
+        for path in (repo_dir / "commits").glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if sha256 in _commit_blobs(path):
+                    return True
+        return False
 
     def blob_writer(self, *, max_bytes: int | None = None) -> BlobWriter:
         """A writer that streams bytes to a temp file and turns them into a verified blob.
@@ -339,18 +383,30 @@ class Storage:
         return BlobWriter(self, max_bytes=max_bytes)
 
     # ------------------------------------------------------------------ xorbs (Xet)
-    def xorb_path(self, xorb_hash: str) -> Path:
+    def xorb_path(self, repo_id: str, xorb_hash: str) -> Path:
+        """Where a xorb uploaded for ``repo_id`` lives (xorbs are per repo: never shared by hash)."""
         if not _SHA256_RE.match(xorb_hash):
             raise BadRequest(f"Invalid xorb hash {xorb_hash!r}.")
-        return self.root / "xorbs" / xorb_hash
+        return self._repo_dir(repo_id) / "xorbs" / xorb_hash
 
-    def put_xorb(self, xorb_hash: str, content: bytes) -> bool:
-        """Store a Xet xorb. Returns whether it was new."""
-        path = self.xorb_path(xorb_hash)
-        if path.is_file():
-            return False
-        self._atomic_write(path, content)
+    def put_xorb(self, repo_id: str, xorb_hash: str, tmp: Path) -> bool:
+        """Move a received xorb (a temp file) into ``repo_id``'s xorbs. Returns whether it was new."""
+        path = self.xorb_path(repo_id, xorb_hash)
+        try:
+            path.parent.mkdir(exist_ok=True)  # not parents: a deleted repo must not come back
+            if _touch(path):
+                return False
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         return True
+
+    def temp_file(self) -> Path:
+        """A fresh path under tmp/ (collected by the garbage collector if left behind)."""
+        return self._tmp_path()
 
     # ------------------------------------------------------------------ repos
     def _repo_dir(self, repo_id: str) -> Path:
@@ -392,7 +448,8 @@ class Storage:
                 raise Conflict(f"You already created this model repo: {repo_id}")
             # Build the whole repo in a temp dir and move it into place in one rename.
             staging = self._tmp_path()
-            (staging / "commits").mkdir(parents=True)
+            for sub in ("commits", "uploads", "xorbs"):
+                (staging / sub).mkdir(parents=True)
             meta = RepoMeta(id=repo_id, private=private, created_at=_now(), creator=creator)
             content = DEFAULT_GITATTRIBUTES.encode()
             sha = self.put_blob(content)
@@ -449,8 +506,10 @@ class Storage:
     # ------------------------------------------------------------------ refs
     def refs(self, repo_id: str) -> dict[str, dict[str, str]]:
         """``{"heads": {...}, "tags": {...}, "pulls": {...}}``, each name -> commit id."""
-        self.repo_meta(repo_id)
-        return self._read_json(self._repo_dir(repo_id) / "refs.json")
+        try:
+            return self._read_json(self._repo_dir(repo_id) / "refs.json")
+        except FileNotFoundError:  # never created, or deleted while being read
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
 
     def _write_refs(self, repo_id: str, refs: dict[str, dict[str, str]]) -> None:
         self._atomic_write(self._repo_dir(repo_id) / "refs.json", _dumps(refs))
@@ -522,6 +581,8 @@ class Storage:
         try:
             data = self._read_json(self._repo_dir(repo_id) / "commits" / f"{commit_id}.json")
         except FileNotFoundError:
+            if not self.repo_exists(repo_id):  # deleted while being read
+                raise RepoNotFound(f"Repository {repo_id} not found.") from None
             raise RevisionNotFound(f"Commit {commit_id} not found.") from None
         return Commit(
             id=data["id"],
@@ -625,8 +686,10 @@ class Storage:
             for op in operations:
                 validate_path(op.path)
                 if isinstance(op, AddFile):
-                    if not self.has_blob(op.sha256):
-                        raise BadRequest(f"The content of {op.path!r} (sha256 {op.sha256}) was never uploaded.")
+                    if not (self.has_blob(op.sha256) if not op.lfs else self.repo_has_content(repo_id, op.sha256)):
+                        raise BadRequest(
+                            f"The content of {op.path!r} (sha256 {op.sha256}) was never uploaded to {repo_id}."
+                        )
                     clash = [p for p in files if p.startswith(op.path + "/")]
                     if clash:
                         raise BadRequest(f"Cannot add file {op.path!r}: a folder of that name exists.")
@@ -669,6 +732,31 @@ def _ref_slot(revision: str) -> tuple[str | None, str]:
     if match:
         return "pulls", str(int(match.group(1)))
     return None, revision
+
+
+def _commit_blobs(path: Path) -> frozenset[str]:
+    """The sha256 of every file of a stored commit (commits are immutable, hence the cache)."""
+    key = (str(path), path.stat().st_ino)
+    cached = _COMMIT_BLOBS.get(key)
+    if cached is None:
+        with open(path, "rb") as f:
+            cached = frozenset(e["sha256"] for e in json.load(f)["files"].values())
+        if len(_COMMIT_BLOBS) > 100_000:
+            _COMMIT_BLOBS.clear()
+        _COMMIT_BLOBS[key] = cached
+    return cached
+
+
+_COMMIT_BLOBS: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def _touch(path: Path) -> bool:
+    """Refresh the mtime of an existing file; False when it does not exist."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _dumps(data: Any) -> bytes:
