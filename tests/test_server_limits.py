@@ -74,3 +74,87 @@ def test_xet_upload_streams_and_skips_known_files(tmp_path: Path) -> None:
         # The xorb is gone now (e.g. collected): a shard for a file the repo already has still succeeds.
         (server.data_dir / "repos" / "alice" / "x" / "xorbs" / xhash).unlink()
         assert httpx2.post(f"{server.url}/xet-cas/v1/shards", content=shard, headers=headers).status_code == 200
+
+
+# ---------------------------------------------------------------- hostile YAML front matter
+VALID_BUT_NOT_JSON = """---
+license: mit
+date: 2024-01-02
+when: 2024-01-02 10:20:30
+score: .nan
+big: .inf
+blob: !!binary aGVsbG8=
+kinds: !!set {a, b}
+1: numeric key
+tags: [x]
+---
+# card
+"""
+RECURSIVE = "---\nlicense: mit\nloop: &a [*a]\n---\n# card\n"
+BOMB = "---\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n---\n"
+WRONG_TYPES = "---\nmodel-index: [{name: m, results: [{task: {type: t}, dataset: {type: d, name: d}, source: [1], metrics: []}]}]\ntags: 7\nlibrary_name: [a]\npipeline_tag: {x: 1}\nlicense: mit\n---\n"
+HUGE = "---\nx: '" + "a" * 300_000 + "'\n---\n"
+
+
+def _put_readme(server: HubServer, repo: str, text: str) -> None:
+    import base64
+    import json
+
+    lines = [
+        {"key": "header", "value": {"summary": "card", "description": ""}},
+        {"key": "file", "value": {"path": "README.md", "content": base64.b64encode(text.encode()).decode(), "encoding": "base64"}},
+    ]
+    r = httpx2.post(
+        f"{server.url}/api/models/{repo}/commit/main",
+        content=b"".join(json.dumps(x).encode() + b"\n" for x in lines),
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def yaml_server(tmp_path_factory: pytest.TempPathFactory):
+    with HubServer(tmp_path_factory.mktemp("yaml"), tokens=TOKEN_SPECS) as server:
+        yield server
+
+
+@pytest.mark.parametrize("name,card", [("valid", VALID_BUT_NOT_JSON), ("recursive", RECURSIVE), ("bomb", BOMB), ("types", WRONG_TYPES), ("huge", HUGE)])
+def test_hostile_front_matter_breaks_nothing(name: str, card: str, yaml_server: HubServer, tmp_path: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    api = HfApi(endpoint=yaml_server.endpoint, token=TOKENS["alice"])
+    repo = f"alice/{name}"
+    api.create_repo(repo)
+    _put_readme(yaml_server, repo, card)
+    for query in ("full=1", "cardData=1", "full=1&cardData=1", ""):
+        r = httpx2.get(f"{yaml_server.url}/api/models?{query}")
+        assert r.status_code == 200, (query, r.text[:300])
+        assert len(r.content) < 1_000_000  # the 345-byte bomb used to answer 47 MB
+    r = httpx2.get(f"{yaml_server.url}/api/models/{repo}")
+    assert r.status_code == 200 and len(r.content) < 100_000
+    info = r.json()
+    if name == "valid":
+        card_data = info["cardData"]
+        assert card_data["date"] == "2024-01-02" and card_data["when"].startswith("2024-01-02T10:20:30")
+        assert card_data["score"] is None and card_data["big"] is None
+        assert card_data["blob"] == "aGVsbG8=" and card_data["kinds"] == ["a", "b"] and card_data["1"] == "numeric key"
+        assert "license:mit" in info["tags"]
+    elif name == "types":
+        assert info["library_name"] is None and info["pipeline_tag"] is None
+        assert info["cardData"] == {"library_name": ["a"], "pipeline_tag": {"x": 1}, "license": "mit"}
+    else:
+        assert "cardData" not in info  # unusable front matter: no metadata, the repo still works
+    assert api.model_info(repo).id == repo
+    snapshot_download(repo, endpoint=yaml_server.endpoint, cache_dir=tmp_path, token=TOKENS["alice"])
+
+
+@pytest.mark.parametrize(
+    "card,message",
+    [(RECURSIVE, "recursive"), (BOMB, "expands to more than"), (HUGE, "over the limit"), ("---\na: 1\n", "not closed"),
+     ("---\n- a\n---\n", "mapping"), ("---\na: [\n---\n", "Invalid YAML")],
+)
+def test_validate_yaml_says_why(card: str, message: str, yaml_server: HubServer) -> None:
+    r = httpx2.post(f"{yaml_server.url}/api/validate-yaml", json={"content": card, "repoType": "model"}, headers=AUTH)
+    assert r.status_code == 400 and message in r.json()["errors"][0]["message"]
+    ok = httpx2.post(f"{yaml_server.url}/api/validate-yaml", json={"content": VALID_BUT_NOT_JSON, "repoType": "model"}, headers=AUTH)
+    assert ok.status_code == 200

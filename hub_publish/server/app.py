@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub_publish import constants
-from hub_publish.server import xet
+from hub_publish.server import frontmatter, xet
 from hub_publish.server.auth import Authorizer, User, build_auth, load_secret
 from hub_publish.server.errors import (
     BadRequest,
@@ -39,7 +39,7 @@ from hub_publish.server.errors import (
     RepoNotFound,
     Unauthorized,
 )
-from hub_publish.server.preview import install_preview, split_front_matter
+from hub_publish.server.preview import install_preview
 from hub_publish.server.storage import (
     AddFile,
     Commit,
@@ -193,14 +193,18 @@ def create_app(
 
     def card_data(commit: Commit) -> dict[str, Any] | None:
         entry = commit.files.get(constants.CARD_FILE)
-        if entry is None or entry.size > 1_000_000:
+        if entry is None or entry.size > constants.SERVER_CARD_MAX_BYTES:
             return None
-        return _front_matter(blob_text(entry.sha256))
+        try:
+            text = blob_text(entry.sha256)
+        except FileNotFoundError:
+            return None
+        return frontmatter.parse_cached(text)  # JSON-safe, bounded; None when unusable
 
     def model_info(request: Request, meta: RepoMeta, commit: Commit, *, blobs: bool, full: bool = True) -> dict:
         card = card_data(commit) or {}
-        library = card.get("library_name") or _infer_library(commit)
-        pipeline = card.get("pipeline_tag")
+        library = _str_or_none(card.get("library_name")) or _infer_library(commit)
+        pipeline = _str_or_none(card.get("pipeline_tag"))
         tags: list[str] = []
         for tag in [
             *(card.get("tags") or [] if isinstance(card.get("tags"), list) else [card.get("tags")]),
@@ -399,7 +403,7 @@ def create_app(
     async def validate_yaml(request: Request) -> Response:
         """huggingface_hub calls this before committing a README.md (``HfApi._validate_yaml``)."""
         body = await json_body(request)
-        error = _front_matter_error(str(body.get("content") or ""))
+        error = frontmatter.error(str(body.get("content") or ""))
         if error:
             return JSONResponse(
                 {"errors": [{"message": error}], "warnings": []},
@@ -921,28 +925,8 @@ def _parse_commit_payload(raw: bytes, limit: int) -> tuple[dict[str, Any], list[
     return header, operations, contents
 
 
-def _front_matter(text: str) -> dict[str, Any] | None:
-    """The YAML front matter of a model card, or None (parsed as the model page parses it)."""
-    return split_front_matter(text)[0] or None
-
-
-def _front_matter_error(text: str) -> str | None:
-    """Why a model card's YAML front matter is invalid, or None when it is fine (or absent)."""
-    if not text.startswith("---"):
-        return None
-    lines = text.splitlines()
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
-        return "The YAML metadata block of README.md is not closed by a '---' line."
-    import yaml
-
-    try:
-        data = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        return f"Invalid YAML in README.md metadata: {exc}"
-    if data is not None and not isinstance(data, dict):
-        return "README.md metadata must be a YAML mapping."
-    return None
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _infer_library(commit: Commit) -> str | None:
