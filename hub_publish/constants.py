@@ -140,6 +140,7 @@ SERVER_CARD_METADATA_MAX_DEPTH = 64  # nesting depth of the front matter
 # Garbage collection (`hub-publish serve --gc`): temp files, upload markers, xorbs and unreachable
 # commits younger than this are kept, so an upload or commit in flight is never collected.
 SERVER_GC_GRACE_S = 2 * SERVER_SIGNED_URL_TTL_S
+SERVER_TMP_STALE_S = 600  # at start-up, tmp/ files untouched this long are removed (a live upload writes)
 
 # --------------------------------------------------------------------------------------
 # Model cards (model_cards package)

@@ -771,3 +771,217 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---------------------------------------------------------------------- maintenance
+@dataclass
+class GcReport:
+    """What :func:`collect_garbage` removed (or, with ``dry_run``, would remove)."""
+
+    files: int = 0
+    bytes: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            self.bytes += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        self.files += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+
+def _old(path: Path, cutoff: float) -> bool:
+    try:
+        return path.lstat().st_mtime <= cutoff
+    except FileNotFoundError:
+        return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def reachable(storage: Storage) -> tuple[dict[Path, set[str]], set[str], list[str]]:
+    """Walk every ref of every repo.
+
+    Returns:
+        ``(repo dir -> reachable commit ids, reachable blob sha256s, problems)``; problems are
+        refs or parents naming a commit that cannot be read.
+    """
+    commits: dict[Path, set[str]] = {}
+    blobs: set[str] = set()
+    problems: list[str] = []
+    for meta_path in sorted((storage.root / "repos").glob("*/*/repo.json")):
+        repo_dir = meta_path.parent
+        repo_id = f"{repo_dir.parent.name}/{repo_dir.name}"
+        seen: set[str] = set()
+        try:
+            refs = Storage._read_json(repo_dir / "refs.json")
+            pending = [(f"{kind}/{name}", cid) for kind in ("heads", "tags", "pulls") for name, cid in refs[kind].items()]
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            problems.append(f"{repo_id}: refs.json unreadable ({exc})")
+            pending = []
+        while pending:
+            ref, cid = pending.pop()
+            if cid in seen:
+                continue
+            try:
+                data = Storage._read_json(repo_dir / "commits" / f"{cid}.json")
+            except (OSError, ValueError) as exc:
+                problems.append(f"{repo_id}: {ref} names commit {cid}, which cannot be read ({type(exc).__name__})")
+                continue
+            seen.add(cid)
+            blobs.update(e["sha256"] for e in data["files"].values())
+            pending.extend((f"parent of {cid}", p) for p in data["parents"])
+        commits[repo_dir] = seen
+    return commits, blobs, problems
+
+
+def collect_garbage(storage: Storage, *, grace_s: float, dry_run: bool = False) -> GcReport:
+    """Remove what no ref reaches: partial uploads, stray temp files, blobs, xorbs, commits.
+
+    Safe while servers run on the same data dir: it holds the write lock (so no commit or
+    upload is placed meanwhile), and keeps everything younger than ``grace_s`` seconds (an
+    upload still streaming, an upload marker whose commit is yet to come, a blob written just
+    before its commit takes the lock). Upload markers older than that are dropped: content
+    uploaded and never committed is then collected.
+
+    Args:
+        storage: The data dir.
+        grace_s: Age under which nothing is removed.
+        dry_run: Only report.
+
+    Returns:
+        What was (or would be) removed.
+    """
+    import time
+
+    report = GcReport()
+    cutoff = time.time() - grace_s
+
+    def drop(kind: str, path: Path) -> None:
+        report.add(kind, path)
+        if not dry_run:
+            _remove(path)
+
+    with storage.write_lock():
+        for path in (storage.root / "tmp").iterdir():  # partial uploads, staging and trash dirs
+            if _old(path, cutoff):
+                drop("temp", path)
+        for path in storage.root.rglob(".*.tmp"):  # interrupted atomic writes
+            if _old(path, cutoff):
+                drop("temp", path)
+        for path in storage.root.glob(".secret.*.tmp"):
+            if _old(path, cutoff):
+                drop("temp", path)
+        legacy = storage.root / "xorbs"  # xorbs of the layout before per-repo xorbs
+        if legacy.is_dir():
+            for path in legacy.iterdir():
+                if _old(path, cutoff):
+                    drop("xorb", path)
+        keep_blobs: set[str] = set()
+        commits, blobs, _ = reachable(storage)
+        keep_blobs |= blobs
+        for repo_dir in sorted(p for p in (storage.root / "repos").glob("*/*") if p.is_dir()):
+            if not (repo_dir / "repo.json").is_file():
+                if _old(repo_dir, cutoff):
+                    drop("repo", repo_dir)  # never visible: not a repo
+                continue
+            live = commits.get(repo_dir, set())
+            for path in (repo_dir / "commits").glob("*.json"):
+                if path.stem in live:
+                    continue
+                if _old(path, cutoff):
+                    drop("commit", path)
+                else:  # kept for now: so are its blobs
+                    with contextlib.suppress(OSError, ValueError, KeyError):
+                        keep_blobs |= _commit_blobs(path)
+            for path in _files(repo_dir / "uploads"):
+                if _old(path, cutoff):
+                    drop("upload marker", path)
+                else:
+                    keep_blobs.add(path.name)
+            for path in _files(repo_dir / "xorbs"):
+                if _old(path, cutoff):
+                    drop("xorb", path)
+        for path in (storage.root / "blobs").glob("*/*"):
+            if path.name not in keep_blobs and _old(path, cutoff):
+                drop("blob", path)
+        for ns in (storage.root / "repos").iterdir():
+            if ns.is_dir() and not any(ns.iterdir()) and _old(ns, cutoff) and not dry_run:
+                with contextlib.suppress(OSError):
+                    ns.rmdir()
+    return report
+
+
+def clean_tmp(storage: Storage, stale_s: float) -> None:
+    """Start-up cleaning: remove tmp/ entries untouched for ``stale_s`` seconds (interrupted uploads)."""
+    import time
+
+    cutoff = time.time() - stale_s
+    for path in (storage.root / "tmp").iterdir():
+        if _old(path, cutoff):
+            _remove(path)
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_file()]
+    except FileNotFoundError:
+        return []
+
+
+def check_storage(storage: Storage) -> list[str]:
+    """Verify every ref -> commit -> blob: readable commits with their own id, blobs present with
+    the recorded size, sha256 and git oid.
+
+    Returns:
+        One line per inconsistency (empty when the data dir is sound).
+    """
+    commits, _, problems = reachable(storage)
+    verified: dict[str, tuple[int, str, str] | None] = {}
+    for repo_dir, ids in sorted(commits.items()):
+        repo_id = f"{repo_dir.parent.name}/{repo_dir.name}"
+        for cid in sorted(ids):
+            data = Storage._read_json(repo_dir / "commits" / f"{cid}.json")
+            body = {k: data[k] for k in ("parents", "files", "title", "message", "author", "date")}
+            if hashlib.sha1(_dumps(body)).hexdigest() != cid or data.get("id") != cid:
+                problems.append(f"{repo_id}: commit {cid} does not hash to its id")
+            for path, entry in data["files"].items():
+                sha = entry["sha256"]
+                if sha not in verified:
+                    verified[sha] = _hash_blob(storage, sha)
+                actual = verified[sha]
+                if actual is None:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: blob {sha} is missing")
+                    continue
+                size, real_sha, git_oid = actual
+                if real_sha != sha:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: blob {sha} has sha256 {real_sha}")
+                elif size != entry["size"]:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: size {entry['size']} recorded, {size} stored")
+                elif entry["oid"] != (git_blob_oid(lfs_pointer(sha, size)) if entry["lfs"] else git_oid):
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: git oid {entry['oid']} does not match the content")
+    return problems
+
+
+def _hash_blob(storage: Storage, sha: str) -> tuple[int, str, str] | None:
+    try:
+        path = storage.blob_path(sha)
+        size = path.stat().st_size
+        sha256, sha1 = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % size)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha256.update(block)
+                sha1.update(block)
+    except (OSError, BadRequest):
+        return None
+    return size, sha256.hexdigest(), sha1.hexdigest()
+
+
+def unreachable_bytes(storage: Storage) -> GcReport:
+    """What a collection without grace would remove now (the fault suite asserts it is nothing after `--gc`)."""
+    return collect_garbage(storage, grace_s=0, dry_run=True)
