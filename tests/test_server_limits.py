@@ -51,6 +51,7 @@ def test_lz4_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
             assert r.status_code == 400, r.text
         growth = _peak_rss(pid) - before
         # One chunk at a time (16 MiB at most) is decompressed; the old code took the whole 640 MiB.
+        print(f"\nLZ4 bomb: server peak memory grew by {growth / MiB:.0f} MiB")
         assert growth < 100 * MiB, f"server peak memory grew by {growth / MiB:.0f} MiB"
         assert sorted((server.data_dir / "blobs").rglob("*")) == blobs  # nothing kept
 
