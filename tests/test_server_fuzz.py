@@ -23,7 +23,7 @@ from server_fixtures import TOKEN_SPECS, TOKENS  # noqa: E402
 
 from hub_publish.server import HubServer  # noqa: E402
 
-EXAMPLES = int(os.environ.get("HUB_PUBLISH_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("HUB_PUBLISH_FUZZ_EXAMPLES", "5"))
 AUTH = {"Authorization": f"Bearer {TOKENS['alice']}"}
 
 

@@ -160,3 +160,34 @@ def test_commit_content_that_is_valid_still_works(hub_server: HubServer, repo_id
     r = httpx2.post(f"{hub_server.url}/api/models/{repo_id}/commit/main", content=body, headers=AUTH)
     assert r.status_code == 200, r.text
     assert "a.txt" in alice.list_repo_files(repo_id)
+
+
+def test_client_going_away_mid_upload_is_not_a_server_error(hub_server: HubServer, repo_id: str) -> None:
+    """A client killed mid-body (LFS PUT, commit, JSON body) is logged as 499, never a 500 with a traceback."""
+    import socket
+    import time
+
+    content = b"x" * 1000
+    oid = __import__("hashlib").sha256(content).hexdigest()
+    batch = httpx2.post(
+        f"{hub_server.url}/{repo_id}.git/info/lfs/objects/batch",
+        json={"operation": "upload", "objects": [{"oid": oid, "size": len(content)}]},
+        headers=AUTH,
+    )
+    href = batch.json()["objects"][0]["actions"]["upload"]["href"]
+    target = href.split(str(hub_server.port), 1)[1]
+    requests = [
+        ("PUT", target, {}),
+        ("POST", f"/api/models/{repo_id}/commit/main", AUTH),
+        ("POST", "/api/validate-yaml", {**AUTH, "Content-Type": "application/json"}),
+    ]
+    for method, path, headers in requests:
+        with socket.create_connection((hub_server.host, hub_server.port)) as sock:
+            head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+            sock.sendall(head.encode() + b'{"content": "' + b"a" * 100)
+            time.sleep(0.2)
+    time.sleep(0.5)
+    log = hub_server.log_file.read_text(errors="replace")
+    assert f"PUT {target.split('?')[0]} 499" in log
+    assert " 500 " not in log and "Traceback" not in log

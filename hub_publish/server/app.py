@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from hub_publish import __version__, constants
 from hub_publish.server.auth import Authorizer, build_auth, load_secret
@@ -167,6 +168,12 @@ def create_app(
         message = str(exc.detail)
         headers = {**(exc.headers or {}), "X-Error-Message": header_safe(message)}
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client went away mid-request (killed, timed out): nobody reads this answer; the
+        # log says 499 (nginx' "client closed request"), and what it sent was not kept.
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

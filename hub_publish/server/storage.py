@@ -213,6 +213,7 @@ class BlobWriter:
         self._file = open(self._tmp, "wb")
         self._hasher = hashlib.sha256()
         self.size = 0
+        self.stored = False
 
     def write(self, chunk: bytes) -> None:
         """Append bytes.
@@ -230,6 +231,13 @@ class BlobWriter:
     def hexdigest(self) -> str:
         """The sha256 of what was written so far."""
         return self._hasher.hexdigest()
+
+    def close(self) -> None:
+        """Flush and close the temp file (no open descriptor while waiting for :meth:`finish`)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
 
     def abort(self) -> None:
         """Drop everything written."""
@@ -255,9 +263,7 @@ class BlobWriter:
             BadRequest: When the content does not match what was declared (nothing is kept).
         """
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            self.close()
             sha = self._hasher.hexdigest()
             if expected_size is not None and self.size != expected_size:
                 raise BadRequest(f"Uploaded content has {self.size} bytes, the declared size is {expected_size}.")
@@ -270,6 +276,7 @@ class BlobWriter:
                 self._storage._place_blob(self._tmp, sha)
                 if repo_id is not None:
                     self._storage._mark_upload(repo_id, sha)
+            self.stored = True
             return sha
         finally:
             self.abort()

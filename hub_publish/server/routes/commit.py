@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
-import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,10 +14,20 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from hub_publish import constants
-from hub_publish.server.deps import Ctx, WritableRepo, base_url, read_body, unslash
+from hub_publish.server.deps import Ctx, WritableRepo, base_url, check_declared_length, unslash
 from hub_publish.server.errors import BadRequest, PayloadTooLarge
 from hub_publish.server.schemas import COMMIT_KEYS, CommitHeader, CommitLine, FileLine, HeaderLine, LfsFileLine, Preupload, describe
-from hub_publish.server.storage import AddFile, Commit, DeleteFile, DeleteFolder, Operation, git_blob_oid, lfs_pointer
+from hub_publish.server.storage import (
+    AddFile,
+    BlobWriter,
+    Commit,
+    DeleteFile,
+    DeleteFolder,
+    Operation,
+    Storage,
+    git_blob_oid,
+    lfs_pointer,
+)
 from hub_publish.server.validation import validate_path
 
 router = APIRouter()
@@ -55,42 +65,48 @@ async def preupload(body: Preupload, repo: WritableRepo, ctx: Ctx, revision: str
 async def create_commit(
     request: Request, repo: WritableRepo, ctx: Ctx, revision: str, create_pr: Annotated[bool, Query()] = False
 ) -> dict:
-    limit = ctx.max_upload_bytes
     storage = ctx.storage
-    raw = await read_body(request, limit)
-    header, operations, contents = await run_in_threadpool(parse_commit_payload, raw, limit)
-    assert repo.user is not None  # writable
+    check_declared_length(request, ctx.max_upload_bytes)
+    payload = CommitPayload(storage, ctx.max_upload_bytes)
+    try:
+        # Line by line: memory holds one line (an inline file is < 10 MiB), not the whole body.
+        async for number, line in _lines(request, ctx.max_upload_bytes):
+            await run_in_threadpool(payload.feed, number, line)
+        header = payload.finish_parsing()
+        assert repo.user is not None  # writable
 
-    def _apply() -> tuple[Commit, int | None]:
-        ops: list[Operation] = []
-        for op in operations:
-            if isinstance(op, AddFile) and not op.lfs:
-                storage.put_blob(contents[op.path])  # blobs first, then commit, then ref
-            elif isinstance(op, AddFile):
-                # Only content uploaded to this repo (or in its history) counts: a sha256 of
-                # another repo's file gives nothing, and the answer does not say it exists.
-                if not storage.repo_has_content(repo.id, op.sha256):
-                    raise BadRequest(
-                        f"LFS file {op.path!r}: object {op.sha256} was not uploaded to {repo.id} "
-                        "(or failed verification)."
-                    )
-                actual = storage.blob_size(op.sha256)
-                if op.size >= 0 and op.size != actual:
-                    raise BadRequest(f"LFS file {op.path!r}: declared size {op.size} != stored size {actual}.")
-                op = AddFile(op.path, op.sha256, actual, True, git_blob_oid(lfs_pointer(op.sha256, actual)))
-            ops.append(op)
-        return storage.create_commit(
-            repo.id,
-            unslash(revision),
-            ops,
-            title=header.summary or "Update",
-            message=header.description,
-            author=repo.user.name,
-            parent_commit=header.parentCommit,
-            create_pr=create_pr,
-        )
+        def _apply() -> tuple[Commit, int | None]:
+            ops: list[Operation] = []
+            for op in payload.operations:
+                if isinstance(op, AddFile) and not op.lfs:
+                    payload.store(op.path)  # blobs first, then commit, then ref
+                elif isinstance(op, AddFile):
+                    # Only content uploaded to this repo (or in its history) counts: a sha256 of
+                    # another repo's file gives nothing, and the answer does not say it exists.
+                    if not storage.repo_has_content(repo.id, op.sha256):
+                        raise BadRequest(
+                            f"LFS file {op.path!r}: object {op.sha256} was not uploaded to {repo.id} "
+                            "(or failed verification)."
+                        )
+                    actual = storage.blob_size(op.sha256)
+                    if op.size >= 0 and op.size != actual:
+                        raise BadRequest(f"LFS file {op.path!r}: declared size {op.size} != stored size {actual}.")
+                    op = AddFile(op.path, op.sha256, actual, True, git_blob_oid(lfs_pointer(op.sha256, actual)))
+                ops.append(op)
+            return storage.create_commit(
+                repo.id,
+                unslash(revision),
+                ops,
+                title=header.summary or "Update",
+                message=header.description,
+                author=repo.user.name,
+                parent_commit=header.parentCommit,
+                create_pr=create_pr,
+            )
 
-    commit, pr_num = await run_in_threadpool(_apply)
+        commit, pr_num = await run_in_threadpool(_apply)
+    finally:
+        payload.discard()
     base = base_url(request)
     return {
         "success": True,
@@ -102,19 +118,58 @@ async def create_commit(
     }
 
 
-def parse_commit_payload(raw: bytes, limit: int) -> tuple[CommitHeader, list[Operation], dict[str, bytes]]:
-    """Parse and validate the whole NDJSON commit payload before anything is stored.
+# The longest NDJSON line: a base64 inline file just under the LFS threshold, plus its JSON.
+_MAX_LINE = constants.SERVER_LFS_THRESHOLD_BYTES * 4 // 3 + 64 * 1024
 
-    Raises:
-        BadRequest: On a line that is not one of the typed operations, with its number.
-        PayloadTooLarge: On an inline file over ``limit``.
+
+async def _lines(request: Request, limit: int) -> AsyncIterator[tuple[int, bytes]]:
+    """The body's lines, numbered from 1; 413 past ``limit`` bytes, 400 on a line no file needs."""
+    buffer = bytearray()
+    total, number = 0, 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"Request body exceeds the server's upload limit of {limit} bytes.")
+        buffer += chunk
+        while (end := buffer.find(b"\n")) >= 0:
+            number += 1
+            line = bytes(memoryview(buffer)[:end])  # one copy, not two
+            del buffer[: end + 1]
+            yield number, line
+        if len(buffer) > _MAX_LINE:
+            raise BadRequest(
+                f"Invalid commit payload: line {number + 1} is over {_MAX_LINE} bytes; "
+                f"files of {constants.SERVER_LFS_THRESHOLD_BYTES} bytes or more must be uploaded through LFS."
+            )
+    if buffer:
+        yield number + 1, bytes(buffer)
+
+
+class CommitPayload:
+    """The NDJSON commit payload, validated line by line before anything becomes visible.
+
+    Inline files are decoded, hashed and spooled to temp files as their lines arrive; they become
+    blobs only once the whole payload is valid (:meth:`store`), and :meth:`discard` removes
+    whatever was not stored.
     """
-    header: CommitHeader | None = None
-    operations: list[Operation] = []
-    contents: dict[str, bytes] = {}
-    for number, line in enumerate(raw.splitlines(), start=1):
+
+    def __init__(self, storage: Storage, limit: int) -> None:
+        self.storage = storage
+        self.limit = limit
+        self.header: CommitHeader | None = None
+        self.operations: list[Operation] = []
+        self._spooled: dict[str, BlobWriter] = {}
+        self._dropped: list[BlobWriter] = []
+
+    def feed(self, number: int, line: bytes) -> None:
+        """Parse and check one line.
+
+        Raises:
+            BadRequest: On a line that is not one of the typed operations, with its number.
+            PayloadTooLarge: On an inline file over the upload limit.
+        """
         if not line.strip():
-            continue
+            return
         try:
             item = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -128,8 +183,8 @@ def parse_commit_payload(raw: bytes, limit: int) -> tuple[CommitHeader, list[Ope
         except ValidationError as exc:
             raise BadRequest(f"Invalid commit payload: line {number} ({item['key']}): {describe(exc.errors())}") from None
         if isinstance(parsed, HeaderLine):
-            header = parsed.value
-            continue
+            self.header = parsed.value
+            return
         path = parsed.value.path
         validate_path(path if parsed.key != "deletedFolder" else path.rstrip("/"))
         if isinstance(parsed, FileLine):
@@ -137,26 +192,43 @@ def parse_commit_payload(raw: bytes, limit: int) -> tuple[CommitHeader, list[Ope
                 content = base64.b64decode(parsed.value.content, validate=True)
             except (binascii.Error, ValueError):
                 raise BadRequest(f"Invalid commit payload: content of {path!r} is not valid base64.") from None
-            if len(content) > limit:
-                raise PayloadTooLarge(f"File {path!r} exceeds the server's upload limit of {limit} bytes.")
+            if len(content) > self.limit:
+                raise PayloadTooLarge(f"File {path!r} exceeds the server's upload limit of {self.limit} bytes.")
             if len(content) >= constants.SERVER_LFS_THRESHOLD_BYTES:
                 raise BadRequest(
                     f"File {path!r} is {len(content)} bytes: files of "
                     f"{constants.SERVER_LFS_THRESHOLD_BYTES} bytes or more must be uploaded through LFS."
                 )
-            contents[path] = content
-            sha = hashlib.sha256(content).hexdigest()
-            operations.append(AddFile(path, sha, len(content), False, git_blob_oid(content)))
+            writer = self.storage.blob_writer()
+            self._dropped.append(writer)  # until stored
+            writer.write(content)
+            writer.close()
+            if path in self._spooled:  # the same path twice: the last one wins
+                self._spooled[path].abort()
+            self._spooled[path] = writer
+            self.operations.append(AddFile(path, writer.hexdigest(), len(content), False, git_blob_oid(content)))
         elif isinstance(parsed, LfsFileLine):
             size = parsed.value.size
-            operations.append(AddFile(path, parsed.value.oid.lower(), size if size is not None else -1, True, ""))
+            self.operations.append(AddFile(path, parsed.value.oid.lower(), size if size is not None else -1, True, ""))
         elif parsed.key == "deletedFile":
-            operations.append(DeleteFile(path))
+            self.operations.append(DeleteFile(path))
         else:
-            operations.append(DeleteFolder(path.rstrip("/")))
-    if header is None:
-        raise BadRequest("Invalid commit payload: the 'header' line (summary, description) is missing.")
-    return header, operations, contents
+            self.operations.append(DeleteFolder(path.rstrip("/")))
+
+    def finish_parsing(self) -> CommitHeader:
+        if self.header is None:
+            raise BadRequest("Invalid commit payload: the 'header' line (summary, description) is missing.")
+        return self.header
+
+    def store(self, path: str) -> None:
+        """Turn the spooled inline file of ``path`` into a blob (once; a later call is a no-op)."""
+        writer = self._spooled.get(path)
+        if writer is not None and not writer.stored:
+            writer.finish()
+
+    def discard(self) -> None:
+        for writer in self._dropped:
+            writer.abort()
 
 
 def _lfs_rules(ctx: Ctx, commit: Commit) -> list[str]:
