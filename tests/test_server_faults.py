@@ -139,8 +139,15 @@ def test_client_sigkill_mid_push_stress(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- server killed mid-commit
-def _commit_loop(server: HubServer, repo: str, acked: list[dict], stop: threading.Event) -> None:
+def _commit_loop(server: HubServer, repo: str, acked: list[dict], stop: threading.Event, errors: list[str]) -> None:
     """Raw commits (LFS object + inline files) until the server dies or ``stop`` is set."""
+    try:
+        _commits(server, repo, acked, stop)
+    except BaseException as exc:  # a thread's failure must fail the test
+        errors.append(repr(exc))
+
+
+def _commits(server: HubServer, repo: str, acked: list[dict], stop: threading.Event) -> None:
     i = 0
     with httpx2.Client(timeout=30) as http:
         while not stop.is_set():
@@ -183,9 +190,10 @@ def _server_kills(tmp_path: Path, kills: int) -> None:
         HfApi(endpoint=server.endpoint, token=TOKENS["alice"]).create_repo(repo)
         acked: list[dict] = []
         rng = random.Random(5)
+        errors: list[str] = []
         for k in range(kills):
             stop = threading.Event()
-            writer = threading.Thread(target=_commit_loop, args=(server, repo, acked, stop))
+            writer = threading.Thread(target=_commit_loop, args=(server, repo, acked, stop, errors))
             writer.start()
             time.sleep(rng.uniform(0.3, 1.5))
             server._proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
@@ -195,6 +203,7 @@ def _server_kills(tmp_path: Path, kills: int) -> None:
             assert not writer.is_alive()
             logs.append(server.log_file.rename(tmp_path / f"server-{k}.log"))
             server.start()  # same port, same data dir
+        assert not errors, errors
         _assert_acked(data, repo, acked)
         assert len(acked) >= kills  # the kills landed while commits were going on
     finally:
@@ -212,6 +221,41 @@ def test_server_sigkill_mid_commit_and_restart(tmp_path: Path) -> None:
 @STRESS
 def test_server_sigkill_mid_commit_stress(tmp_path: Path) -> None:
     _server_kills(tmp_path, kills=25)
+
+
+# ---------------------------------------------------------------- collecting while pushing
+def test_gc_while_commits_go_on_loses_nothing(tmp_path: Path) -> None:
+    """`serve --gc` runs while a client uploads and commits: garbage goes, every commit succeeds."""
+    data = tmp_path / "data"
+    with HubServer(data, tokens=TOKEN_SPECS) as server:
+        repo = "alice/busy"
+        HfApi(endpoint=server.endpoint, token=TOKENS["alice"]).create_repo(repo)
+        # Old garbage: an abandoned partial upload and an unreferenced blob, both a day old.
+        old = time.time() - 86400
+        stale_tmp, stale_blob = data / "tmp" / "abandoned", data / "blobs" / "ab" / ("ab" * 32)
+        stale_blob.parent.mkdir(parents=True, exist_ok=True)
+        for path in (stale_tmp, stale_blob):
+            path.write_bytes(os.urandom(1000))
+            os.utime(path, (old, old))
+        acked: list[dict] = []
+        errors: list[str] = []
+        stop = threading.Event()
+        writer = threading.Thread(target=_commit_loop, args=(server, repo, acked, stop, errors))
+        writer.start()
+        runs = 0
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            # A grace period far shorter than the default, still longer than one upload + commit.
+            collect(data, grace_s=3)
+            runs += 1
+        stop.set()
+        writer.join(60)
+        assert not errors, errors  # no commit refused because its upload was collected
+        assert len(acked) >= 3 and runs >= 5
+        assert not stale_tmp.exists() and not stale_blob.exists()
+        _assert_acked(data, repo, acked)
+        _assert_no_5xx(server.log_file)
+    _assert_consistent_and_collectable(data)
 
 
 # ---------------------------------------------------------------- racing writers, two processes

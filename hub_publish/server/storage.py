@@ -48,6 +48,7 @@ from hub_publish.server.errors import (
     PreconditionFailed,
     RepoNotFound,
     RevisionNotFound,
+    Unavailable,
 )
 from hub_publish.server.validation import validate_path, validate_ref_name, validate_repo_id
 
@@ -273,7 +274,10 @@ class BlobWriter:
                     f"expected {expected_sha256}."
                 )
             with self._storage.write_lock():  # not collected between placing it and marking it
-                self._storage._place_blob(self._tmp, sha)
+                try:
+                    self._storage._place_blob(self._tmp, sha)
+                except FileNotFoundError:  # only `serve --gc` with a grace shorter than this upload
+                    raise Unavailable("The upload's temp file was removed by a garbage collection; upload it again.") from None
                 if repo_id is not None:
                     self._storage._mark_upload(repo_id, sha)
             self.stored = True

@@ -88,7 +88,10 @@ async def create_commit(
                             f"LFS file {op.path!r}: object {op.sha256} was not uploaded to {repo.id} "
                             "(or failed verification)."
                         )
-                    actual = storage.blob_size(op.sha256)
+                    try:
+                        actual = storage.blob_size(op.sha256)
+                    except FileNotFoundError:  # collected meanwhile: create_commit re-checks under the lock
+                        actual = op.size
                     if op.size >= 0 and op.size != actual:
                         raise BadRequest(f"LFS file {op.path!r}: declared size {op.size} != stored size {actual}.")
                     op = AddFile(op.path, op.sha256, actual, True, git_blob_oid(lfs_pointer(op.sha256, actual)))
