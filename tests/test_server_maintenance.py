@@ -134,6 +134,7 @@ def test_serve_errors_are_one_line(args: list[str], message: str, tmp_path: Path
     r = _cli("serve", "--data-dir", str(tmp_path / "d"), "--port", "0", *args)
     assert r.returncode == 1 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything is written
 
 
 def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
@@ -151,6 +152,7 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60,
         )
         assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "d").exists()
 
 
 def test_gc_and_check_refuse_a_folder_that_is_not_a_data_dir(tmp_path: Path) -> None:

@@ -67,9 +67,13 @@ def serve(
 
     _setup_logging(log_level)
     config, tokens = _merged(config, tokens)
-    app = create_app(data_dir, config=config, tokens=tokens, max_upload_bytes=max_upload_bytes)
+    sock = _listen(host, port)  # first: a taken port or a bad config leaves the data dir untouched
+    try:
+        app = create_app(data_dir, config=config, tokens=tokens, max_upload_bytes=max_upload_bytes)
+    except BaseException:
+        sock.close()
+        raise
     clean_tmp(Storage(data_dir), constants.SERVER_TMP_STALE_S)
-    sock = _listen(host, port)
     logging.getLogger("hub_publish.server").info(
         "serving %s on http://%s:%d (model pages at http://%s:%d/{namespace}/{name})", Path(data_dir), host, port, host, port
     )
