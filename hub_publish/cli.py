@@ -256,12 +256,34 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
 @click.option("--token", "tokens", multiple=True, help="USER=TOKEN[:ORG...] (repeatable).")
 @click.option("--max-upload-bytes", type=click.IntRange(min=1), default=None, help="Largest accepted file.")
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple[str, ...], max_upload_bytes: int | None, log_level: str) -> None:
+@click.option("--gc", "gc", is_flag=True, help="Remove unreachable blobs, xorbs, commits and temp files from --data-dir, then exit (safe while a server runs).")
+@click.option("--gc-grace-seconds", type=click.FloatRange(min=0), default=constants.SERVER_GC_GRACE_S, show_default=True,
+              help="With --gc: keep anything younger than this (uploads in flight).")
+@click.option("--check", "check", is_flag=True, help="Verify every ref -> commit -> blob hash of --data-dir, then exit (1 when inconsistent).")
+def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple[str, ...], max_upload_bytes: int | None, log_level: str,
+          gc: bool, gc_grace_seconds: float, check: bool) -> None:
     """Run the embedded Hub-compatible server (for offline work, CI and rehearsals)."""
     from hub_publish.server import serve as run_server
+    from hub_publish.server._runner import check as run_check
+    from hub_publish.server._runner import collect
+    from hub_publish.server.errors import HubError
 
-    run_server(host=host, port=port, data_dir=data_dir, config=config, tokens=tokens,
-               max_upload_bytes=max_upload_bytes, log_level=log_level)
+    try:
+        if gc or check:
+            if gc:
+                click.echo(collect(data_dir, grace_s=gc_grace_seconds))
+            if check:
+                problems, summary = run_check(data_dir)
+                for line in problems:
+                    click.echo(line)
+                click.echo(summary)
+                if problems:
+                    sys.exit(1)
+            return
+        run_server(host=host, port=port, data_dir=data_dir, config=config, tokens=tokens,
+                   max_upload_bytes=max_upload_bytes, log_level=log_level)
+    except HubError as exc:
+        _fail(exc.message)
 
 
 @main.command()

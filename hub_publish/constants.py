@@ -134,6 +134,18 @@ SERVER_TREE_PAGE_SIZE_EXPAND = 50  # ... when `expand=True` (the Hub's number)
 SERVER_LIST_PAGE_SIZE = 1000  # repos per page of /api/models
 SERVER_SIGNED_URL_TTL_S = 3600  # lifetime of LFS upload URLs and Xet CAS tokens
 SERVER_STARTUP_TIMEOUT_S = 30.0  # how long HubServer waits for a subprocess server to answer
+# Bounds of the server (docs/hub.md, "Limits"): every request's memory is bounded by these.
+SERVER_MAX_JSON_BODY_BYTES = 16 * 1024 * 1024  # JSON API bodies (preupload lists, LFS batch, ...)
+SERVER_MAX_SHARD_BYTES = 64 * 1024 * 1024  # one Xet shard (file metadata only; xorbs are streamed)
+SERVER_XET_MAX_CHUNK_BYTES = 16 * 1024 * 1024  # one decompressed Xet chunk (hf_xet writes <= 128 KiB)
+SERVER_CARD_MAX_BYTES = 1_000_000  # README.md larger than this: no cardData, no rendered page
+SERVER_CARD_METADATA_MAX_BYTES = 256 * 1024  # YAML front matter larger than this is ignored
+SERVER_CARD_METADATA_MAX_NODES = 100_000  # values in the front matter after alias expansion
+SERVER_CARD_METADATA_MAX_DEPTH = 64  # nesting depth of the front matter
+# Garbage collection (`hub-publish serve --gc`): temp files, upload markers, xorbs and unreachable
+# commits younger than this are kept, so an upload or commit in flight is never collected.
+SERVER_GC_GRACE_S = 2 * SERVER_SIGNED_URL_TTL_S
+SERVER_TMP_STALE_S = 600  # at start-up, tmp/ files untouched this long are removed (a live upload writes)
 
 # --------------------------------------------------------------------------------------
 # Model cards (model_cards package)

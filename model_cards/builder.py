@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -688,19 +689,3 @@ def _tidy(markdown: str) -> str:
             continue
         lines.append(line)
     return "\n".join(lines)
-
-
-def human_size(size: float) -> str:
-    """A byte count for humans: ``"512 B"``, ``"328.7 KiB"``, ``"1.5 MiB"`` (cards and the preview page).
-
-    Args:
-        size: Number of bytes.
-
-    Returns:
-        The size with a binary unit.
-    """
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -74,3 +74,49 @@ def client_env(server: HubServer, hf_home: Path, token: str | None = None, **ext
 
 
 HF_CLI = str(Path(sys.executable).with_name("hf"))
+
+
+# ---------------------------------------------------------------- hand-made Xet uploads
+# Formats of xet-core's spec (spec/xorb.md, spec/shard.md), as hub_publish/server/xet.py reads them.
+def xorb_chunk(data: bytes, *, scheme: int = 0, declared: int | None = None, body: bytes | None = None) -> bytes:
+    """One serialized xorb chunk: 8-byte header (version, compressed size, scheme, size) + body."""
+    if body is None:
+        if scheme == 0:
+            body = data
+        else:
+            import lz4.frame
+
+            body = lz4.frame.compress(data)
+    usize = len(data) if declared is None else declared
+    return bytes([0]) + len(body).to_bytes(3, "little") + bytes([scheme]) + usize.to_bytes(3, "little") + body
+
+
+def xet_hash_raw(hex_hash: str) -> bytes:
+    """The 32 raw bytes whose Xet string form (four little-endian u64 in hex) is ``hex_hash``."""
+    import struct
+
+    return b"".join(struct.pack("<Q", int(hex_hash[i : i + 16], 16)) for i in range(0, 64, 16))
+
+
+def xet_shard(files: list[tuple[list[tuple[str, int, int, int]], bytes | None]]) -> bytes:
+    """A shard describing files, each ``([(xorb_hex, start, end, size), ...], sha256 or None)``."""
+    import struct
+
+    out = struct.pack("<32sQQ", b"\0" * 32, 2, 0)
+    for i, (terms, sha) in enumerate(files):
+        flags = (1 << 30) if sha is not None else 0
+        out += struct.pack("<32sIIQ", bytes([i + 1]) * 32, flags, len(terms), 0)
+        for xorb, start, end, size in terms:
+            out += struct.pack("<32sIIII", xet_hash_raw(xorb), 0, size, start, end)
+        if sha is not None:
+            out += sha + b"\0" * 16
+    return out + b"\xff" * 32 + b"\0" * 16
+
+
+def xet_token(server: HubServer, repo: str, token: str) -> dict[str, str]:
+    """Authorization header carrying a Xet write token of ``repo``."""
+    import httpx2
+
+    r = httpx2.get(f"{server.url}/api/models/{repo}/xet-write-token/main", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['accessToken']}"}

@@ -17,6 +17,11 @@ from types import TracebackType
 from typing import Any
 
 from hub_publish import constants
+from hub_publish.server.errors import HubError
+
+
+class ServerError(HubError):
+    """The server cannot start or run as asked (a taken port, a bad data dir); one line for the user."""
 
 
 def _merged(
@@ -40,6 +45,9 @@ def serve(
 ) -> None:
     """Run the Hub-compatible server in the foreground until interrupted.
 
+    At start-up, temp files of uploads interrupted more than ``SERVER_TMP_STALE_S`` ago are
+    removed (a younger one may belong to another server process on the same data dir).
+
     Args:
         host: Interface to listen on.
         port: TCP port.
@@ -50,19 +58,86 @@ def serve(
         log_level: Logging level name; one line per request is logged at ``info``.
 
     Raises:
-        hub_publish.server.errors.BadRequest: When the config or a token spec is malformed.
+        ServerError: When the config or a token spec is malformed, or the port is taken.
     """
     import uvicorn
 
     from hub_publish.server.app import create_app
+    from hub_publish.server.storage import Storage, clean_tmp
 
     _setup_logging(log_level)
     config, tokens = _merged(config, tokens)
-    app = create_app(data_dir, config=config, tokens=tokens, max_upload_bytes=max_upload_bytes)
+    sock = _listen(host, port)  # first: a taken port or a bad config leaves the data dir untouched
+    try:
+        app = create_app(data_dir, config=config, tokens=tokens, max_upload_bytes=max_upload_bytes)
+    except BaseException:
+        sock.close()
+        raise
+    clean_tmp(Storage(data_dir), constants.SERVER_TMP_STALE_S)
     logging.getLogger("hub_publish.server").info(
         "serving %s on http://%s:%d (model pages at http://%s:%d/{namespace}/{name})", Path(data_dir), host, port, host, port
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so a taken port is one clear error (not uvicorn's lines)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Is another server running there? Choose another --port."
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def collect(data_dir: str | os.PathLike[str], *, grace_s: float = constants.SERVER_GC_GRACE_S, dry_run: bool = False) -> str:
+    """Garbage-collect a data dir (safe while servers run on it); returns a one-line summary.
+
+    Args:
+        data_dir: The server's data dir.
+        grace_s: Keep anything younger than this many seconds (uploads and commits in flight).
+        dry_run: Only report what would be removed.
+    """
+    from hub_publish.server.storage import Storage, collect_garbage
+
+    report = collect_garbage(_existing(data_dir), grace_s=grace_s, dry_run=dry_run)
+    kinds = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(report.kinds.items())) or "nothing"
+    verb = "would remove" if dry_run else "removed"
+    return f"gc: {verb} {kinds} ({report.bytes} bytes) from {Path(data_dir)}"
+
+
+def check(data_dir: str | os.PathLike[str]) -> tuple[list[str], str]:
+    """Verify every ref -> commit -> blob of a data dir.
+
+    Returns:
+        ``(problems, summary)``: one line per inconsistency, and a one-line summary.
+    """
+    from hub_publish.server.storage import check_storage, reachable
+
+    storage = _existing(data_dir)
+    problems = check_storage(storage)
+    commits, blobs, _ = reachable(storage)
+    summary = (
+        f"check: {len(commits)} repos, {sum(len(c) for c in commits.values())} commits, {len(blobs)} blobs verified: "
+        + (f"{len(problems)} problem(s)" if problems else "consistent")
+    )
+    return problems, summary
+
+
+def _existing(data_dir: str | os.PathLike[str]) -> Any:
+    from hub_publish.server.storage import Storage
+
+    if not (Path(data_dir).expanduser() / "repos").is_dir():
+        raise ServerError(f"{data_dir} is not a hub-publish server data dir (no repos/ folder).")
+    return Storage(data_dir)
 
 
 def _setup_logging(level: str) -> None:

@@ -98,27 +98,46 @@ def load_config(path: str | os.PathLike[str]) -> AuthConfig:
     Raises:
         BadRequest: When the file is malformed.
     """
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Cannot read server config {path}: {getattr(exc, 'strerror', None) or exc}.") from None
     if str(path).endswith((".yaml", ".yml")):
         import yaml
 
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise BadRequest(f"Invalid server config {path}: not valid YAML ({' '.join(str(exc).split())}).") from None
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"Invalid server config {path}: not valid JSON ({exc}).") from None
     if not isinstance(data, dict) or not isinstance(data.get("users", {}), dict):
         raise BadRequest(f"Invalid server config {path}: expected a mapping with a 'users' mapping.")
     tokens: dict[str, User] = {}
     for name, spec in (data.get("users") or {}).items():
         spec = spec or {}
+        if not isinstance(name, str) or not isinstance(spec, dict):
+            raise BadRequest(f"Invalid server config {path}: user {name!r} must map to {{token, orgs}}.")
         validate_name(name, what="user name")
-        orgs = tuple(spec.get("orgs") or ())
+        orgs = spec.get("orgs") or ()
+        if not isinstance(orgs, (list, tuple)) or not all(isinstance(o, str) for o in orgs):
+            raise BadRequest(f"Invalid server config {path}: 'orgs' of {name!r} must be a list of names.")
+        orgs = tuple(orgs)
         for org in orgs:
             validate_name(org, what="organisation name")
-        user_tokens = list(spec.get("tokens") or ()) + ([spec["token"]] if spec.get("token") else [])
+        listed = spec.get("tokens") or ()
+        if not isinstance(listed, (list, tuple)):
+            raise BadRequest(f"Invalid server config {path}: 'tokens' of {name!r} must be a list.")
+        user_tokens = list(listed) + ([spec["token"]] if spec.get("token") else [])
         if not user_tokens:
             raise BadRequest(f"Invalid server config {path}: user {name!r} has no 'token'.")
         for token in user_tokens:
-            tokens[str(token)] = User(name=name, orgs=orgs)
+            if not isinstance(token, str) or not token.strip() or token != token.strip():
+                raise BadRequest(f"Invalid server config {path}: a token of {name!r} is not a non-empty string.")
+            tokens[token] = User(name=name, orgs=orgs)
     return AuthConfig(tokens=tokens, anonymous_read=bool(data.get("anonymous_read", True)))
 
 
@@ -185,11 +204,16 @@ class Authorizer:
             Unauthorized: When it is forged, malformed or expired.
         """
         raw, _, sig = signed.partition(".")
-        good = hmac.new(self._secret, raw.encode(), hashlib.sha256).hexdigest()
-        if not sig or not hmac.compare_digest(sig, good):
+        good = hmac.new(self._secret, raw.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+        # Compared as bytes: compare_digest refuses non-ASCII str (a TypeError, i.e. a 500, before).
+        if not sig or not hmac.compare_digest(sig.encode("utf-8", "surrogateescape"), good.encode()):
             raise Unauthorized("Invalid or forged signature.")
-        body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if int(body.get("exp", 0)) < time.time():
+        try:
+            body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+            expires = int(body.get("exp", 0))
+        except (ValueError, TypeError, AttributeError):  # only our own key signs, so never expected
+            raise Unauthorized("Invalid or forged signature.") from None
+        if expires < time.time():
             raise Unauthorized("This signed URL or token has expired; ask for a new one.")
         return body
 

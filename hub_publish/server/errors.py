@@ -68,3 +68,9 @@ class PayloadTooLarge(HubError):
 
 class NotSupported(HubError):
     status = 404
+
+
+class Unavailable(HubError):
+    """The server cannot complete the request now (e.g. an upload's temp file was collected); retry."""
+
+    status = 503

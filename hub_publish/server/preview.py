@@ -36,11 +36,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub_publish import __version__, constants
+from hub_publish.server import frontmatter
 from hub_publish.server.auth import Authorizer
 from hub_publish.server.errors import HubError, RepoNotFound, RevisionNotFound
 from hub_publish.server.storage import Commit, Storage
 from hub_publish.server.validation import validate_repo_id
-from model_cards.builder import human_size
+from hub_publish.text import human_size
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -55,7 +56,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-MAX_CARD_BYTES = 1_000_000
+MAX_CARD_BYTES = constants.SERVER_CARD_MAX_BYTES
 """README.md files larger than this are not rendered (the page says so)."""
 
 _LINK_SCHEMES = ("http", "https", "mailto")
@@ -219,20 +220,17 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         ``(metadata, body)``: the metadata is ``{}`` when there is none or it does not parse as a
         YAML mapping; the body never contains the front matter block.
     """
-    if not text.startswith("---"):
+    # The same bounded, JSON-safe parser as the API's cardData: an alias bomb or an odd YAML
+    # value in one README must not break (or blow up) the page.
+    try:
+        _, body = frontmatter.split(text)
+    except frontmatter.FrontMatterError:  # an unclosed block: all of it is body
         return {}, text
-    lines = text.splitlines(keepends=True)
-    for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
-            import yaml
-
-            body = "".join(lines[i + 1 :])
-            try:
-                data = yaml.safe_load("".join(lines[1:i]))
-            except yaml.YAMLError:
-                return {}, body
-            return (data if isinstance(data, dict) else {}), body
-    return {}, text
+    try:
+        data = frontmatter.parse(text)
+    except frontmatter.FrontMatterError:
+        data = None
+    return (data or {}), body
 
 
 def render_card(

@@ -3,10 +3,11 @@
 Layout under ``data_dir``::
 
     blobs/ab/<sha256>                   file contents, named by their sha256 (immutable)
-    xorbs/<hash>                        Xet xorbs received from hf_xet (immutable)
     repos/<namespace>/<name>/repo.json  repo settings (private, createdAt, ...)
     repos/<namespace>/<name>/refs.json  {"heads": {...}, "tags": {...}, "pulls": {...}} -> commit id
     repos/<namespace>/<name>/commits/<id>.json   immutable commits: parents + full file table
+    repos/<namespace>/<name>/uploads/<sha256>    marker: this content was uploaded to this repo
+    repos/<namespace>/<name>/xorbs/<hash>        Xet xorbs received for this repo (kept for a grace period)
     tmp/                                partial writes, never visible
     write.lock                          inter-process lock of all writes
 
@@ -14,6 +15,10 @@ Writes follow one order so that an interruption never leaves a visible partial c
 first, then the commit object, then the ref swap (temp file, fsync, ``os.replace``). Every write
 holds a threading lock *and* a file lock, so two threads or two server processes on the same
 data dir are safe. All state is on disk; nothing lives only in memory.
+
+Content is shared on disk (one blob per sha256) but never across repos by hash: a commit may
+name an LFS object only when it was uploaded to that repo (an ``uploads/`` marker) or is in
+that repo's history already (`Storage.repo_has_content`). Knowing a sha256 gives nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from hub_publish.server.errors import (
     PreconditionFailed,
     RepoNotFound,
     RevisionNotFound,
+    Unavailable,
 )
 from hub_publish.server.validation import validate_path, validate_ref_name, validate_repo_id
 
@@ -208,6 +214,7 @@ class BlobWriter:
         self._file = open(self._tmp, "wb")
         self._hasher = hashlib.sha256()
         self.size = 0
+        self.stored = False
 
     def write(self, chunk: bytes) -> None:
         """Append bytes.
@@ -222,6 +229,17 @@ class BlobWriter:
         self._hasher.update(chunk)
         self._file.write(chunk)
 
+    def hexdigest(self) -> str:
+        """The sha256 of what was written so far."""
+        return self._hasher.hexdigest()
+
+    def close(self) -> None:
+        """Flush and close the temp file (no open descriptor while waiting for :meth:`finish`)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
     def abort(self) -> None:
         """Drop everything written."""
         if not self._file.closed:
@@ -229,12 +247,15 @@ class BlobWriter:
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
 
-    def finish(self, *, expected_sha256: str | None = None, expected_size: int | None = None) -> str:
+    def finish(
+        self, *, expected_sha256: str | None = None, expected_size: int | None = None, repo_id: str | None = None
+    ) -> str:
         """Verify and store the content.
 
         Args:
             expected_sha256: The declared sha256, if any.
             expected_size: The declared size, if any.
+            repo_id: The repo the content was uploaded to: it may then commit it.
 
         Returns:
             The sha256 of the stored blob.
@@ -243,9 +264,7 @@ class BlobWriter:
             BadRequest: When the content does not match what was declared (nothing is kept).
         """
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            self.close()
             sha = self._hasher.hexdigest()
             if expected_size is not None and self.size != expected_size:
                 raise BadRequest(f"Uploaded content has {self.size} bytes, the declared size is {expected_size}.")
@@ -254,11 +273,14 @@ class BlobWriter:
                     f"Uploaded content does not match its declared oid: its sha256 is {sha}, "
                     f"expected {expected_sha256}."
                 )
-            path = self._storage.blob_path(sha)
-            if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._tmp, path)
-                _fsync_dir(path.parent)
+            with self._storage.write_lock():  # not collected between placing it and marking it
+                try:
+                    self._storage._place_blob(self._tmp, sha)
+                except FileNotFoundError:  # only `serve --gc` with a grace shorter than this upload
+                    raise Unavailable("The upload's temp file was removed by a garbage collection; upload it again.") from None
+                if repo_id is not None:
+                    self._storage._mark_upload(repo_id, sha)
+            self.stored = True
             return sha
         finally:
             self.abort()
@@ -269,7 +291,7 @@ class Storage:
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.root = Path(data_dir).expanduser().resolve()
-        for sub in ("blobs", "xorbs", "repos", "tmp"):
+        for sub in ("blobs", "repos", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.RLock()
         self._file_lock = FileLock(str(self.root / "write.lock"))
@@ -323,9 +345,42 @@ class Storage:
         """
         sha = hashlib.sha256(content).hexdigest()
         path = self.blob_path(sha)
-        if not path.is_file():
+        if not _touch(path):
             self._atomic_write(path, content)
         return sha
+
+    def _place_blob(self, tmp: Path, sha: str) -> None:
+        """Move a verified temp file into place as the blob ``sha`` (or refresh the stored one)."""
+        path = self.blob_path(sha)
+        if not _touch(path):  # a fresh mtime keeps it from the collector's grace window
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+
+    def _mark_upload(self, repo_id: str, sha: str) -> None:
+        """Record that ``sha`` was uploaded to ``repo_id`` (which may then commit it)."""
+        uploads = self._repo_dir(repo_id) / "uploads"
+        try:
+            uploads.mkdir(exist_ok=True)  # not parents: a deleted repo must not come back
+            (uploads / sha).touch()
+        except FileNotFoundError:
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
+
+    def repo_has_content(self, repo_id: str, sha256: str) -> bool:
+        """Whether ``repo_id`` may use the blob ``sha256``: uploaded to it, or in its history.
+
+        The answer never depends on other repos' content.
+        """
+        if not self.has_blob(sha256):
+            return False
+        repo_dir = self._repo_dir(repo_id)
+        if (repo_dir / "uploads" / sha256).is_file():
+            return True
+        for path in (repo_dir / "commits").glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if sha256 in _commit_blobs(path):
+                    return True
+        return False
 
     def blob_writer(self, *, max_bytes: int | None = None) -> BlobWriter:
         """A writer that streams bytes to a temp file and turns them into a verified blob.
@@ -339,18 +394,30 @@ class Storage:
         return BlobWriter(self, max_bytes=max_bytes)
 
     # ------------------------------------------------------------------ xorbs (Xet)
-    def xorb_path(self, xorb_hash: str) -> Path:
+    def xorb_path(self, repo_id: str, xorb_hash: str) -> Path:
+        """Where a xorb uploaded for ``repo_id`` lives (xorbs are per repo: never shared by hash)."""
         if not _SHA256_RE.match(xorb_hash):
             raise BadRequest(f"Invalid xorb hash {xorb_hash!r}.")
-        return self.root / "xorbs" / xorb_hash
+        return self._repo_dir(repo_id) / "xorbs" / xorb_hash
 
-    def put_xorb(self, xorb_hash: str, content: bytes) -> bool:
-        """Store a Xet xorb. Returns whether it was new."""
-        path = self.xorb_path(xorb_hash)
-        if path.is_file():
-            return False
-        self._atomic_write(path, content)
+    def put_xorb(self, repo_id: str, xorb_hash: str, tmp: Path) -> bool:
+        """Move a received xorb (a temp file) into ``repo_id``'s xorbs. Returns whether it was new."""
+        path = self.xorb_path(repo_id, xorb_hash)
+        try:
+            path.parent.mkdir(exist_ok=True)  # not parents: a deleted repo must not come back
+            if _touch(path):
+                return False
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         return True
+
+    def temp_file(self) -> Path:
+        """A fresh path under tmp/ (collected by the garbage collector if left behind)."""
+        return self._tmp_path()
 
     # ------------------------------------------------------------------ repos
     def _repo_dir(self, repo_id: str) -> Path:
@@ -392,7 +459,8 @@ class Storage:
                 raise Conflict(f"You already created this model repo: {repo_id}")
             # Build the whole repo in a temp dir and move it into place in one rename.
             staging = self._tmp_path()
-            (staging / "commits").mkdir(parents=True)
+            for sub in ("commits", "uploads", "xorbs"):
+                (staging / sub).mkdir(parents=True)
             meta = RepoMeta(id=repo_id, private=private, created_at=_now(), creator=creator)
             content = DEFAULT_GITATTRIBUTES.encode()
             sha = self.put_blob(content)
@@ -449,8 +517,10 @@ class Storage:
     # ------------------------------------------------------------------ refs
     def refs(self, repo_id: str) -> dict[str, dict[str, str]]:
         """``{"heads": {...}, "tags": {...}, "pulls": {...}}``, each name -> commit id."""
-        self.repo_meta(repo_id)
-        return self._read_json(self._repo_dir(repo_id) / "refs.json")
+        try:
+            return self._read_json(self._repo_dir(repo_id) / "refs.json")
+        except FileNotFoundError:  # never created, or deleted while being read
+            raise RepoNotFound(f"Repository {repo_id} not found.") from None
 
     def _write_refs(self, repo_id: str, refs: dict[str, dict[str, str]]) -> None:
         self._atomic_write(self._repo_dir(repo_id) / "refs.json", _dumps(refs))
@@ -522,6 +592,8 @@ class Storage:
         try:
             data = self._read_json(self._repo_dir(repo_id) / "commits" / f"{commit_id}.json")
         except FileNotFoundError:
+            if not self.repo_exists(repo_id):  # deleted while being read
+                raise RepoNotFound(f"Repository {repo_id} not found.") from None
             raise RevisionNotFound(f"Commit {commit_id} not found.") from None
         return Commit(
             id=data["id"],
@@ -625,8 +697,10 @@ class Storage:
             for op in operations:
                 validate_path(op.path)
                 if isinstance(op, AddFile):
-                    if not self.has_blob(op.sha256):
-                        raise BadRequest(f"The content of {op.path!r} (sha256 {op.sha256}) was never uploaded.")
+                    if not (self.has_blob(op.sha256) if not op.lfs else self.repo_has_content(repo_id, op.sha256)):
+                        raise BadRequest(
+                            f"The content of {op.path!r} (sha256 {op.sha256}) was never uploaded to {repo_id}."
+                        )
                     clash = [p for p in files if p.startswith(op.path + "/")]
                     if clash:
                         raise BadRequest(f"Cannot add file {op.path!r}: a folder of that name exists.")
@@ -671,6 +745,31 @@ def _ref_slot(revision: str) -> tuple[str | None, str]:
     return None, revision
 
 
+def _commit_blobs(path: Path) -> frozenset[str]:
+    """The sha256 of every file of a stored commit (commits are immutable, hence the cache)."""
+    key = (str(path), path.stat().st_ino)
+    cached = _COMMIT_BLOBS.get(key)
+    if cached is None:
+        with open(path, "rb") as f:
+            cached = frozenset(e["sha256"] for e in json.load(f)["files"].values())
+        if len(_COMMIT_BLOBS) > 100_000:
+            _COMMIT_BLOBS.clear()
+        _COMMIT_BLOBS[key] = cached
+    return cached
+
+
+_COMMIT_BLOBS: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def _touch(path: Path) -> bool:
+    """Refresh the mtime of an existing file; False when it does not exist."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _dumps(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
@@ -683,3 +782,217 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---------------------------------------------------------------------- maintenance
+@dataclass
+class GcReport:
+    """What :func:`collect_garbage` removed (or, with ``dry_run``, would remove)."""
+
+    files: int = 0
+    bytes: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            self.bytes += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        self.files += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+
+def _old(path: Path, cutoff: float) -> bool:
+    try:
+        return path.lstat().st_mtime <= cutoff
+    except FileNotFoundError:
+        return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def reachable(storage: Storage) -> tuple[dict[Path, set[str]], set[str], list[str]]:
+    """Walk every ref of every repo.
+
+    Returns:
+        ``(repo dir -> reachable commit ids, reachable blob sha256s, problems)``; problems are
+        refs or parents naming a commit that cannot be read.
+    """
+    commits: dict[Path, set[str]] = {}
+    blobs: set[str] = set()
+    problems: list[str] = []
+    for meta_path in sorted((storage.root / "repos").glob("*/*/repo.json")):
+        repo_dir = meta_path.parent
+        repo_id = f"{repo_dir.parent.name}/{repo_dir.name}"
+        seen: set[str] = set()
+        try:
+            refs = Storage._read_json(repo_dir / "refs.json")
+            pending = [(f"{kind}/{name}", cid) for kind in ("heads", "tags", "pulls") for name, cid in refs[kind].items()]
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            problems.append(f"{repo_id}: refs.json unreadable ({exc})")
+            pending = []
+        while pending:
+            ref, cid = pending.pop()
+            if cid in seen:
+                continue
+            try:
+                data = Storage._read_json(repo_dir / "commits" / f"{cid}.json")
+            except (OSError, ValueError) as exc:
+                problems.append(f"{repo_id}: {ref} names commit {cid}, which cannot be read ({type(exc).__name__})")
+                continue
+            seen.add(cid)
+            blobs.update(e["sha256"] for e in data["files"].values())
+            pending.extend((f"parent of {cid}", p) for p in data["parents"])
+        commits[repo_dir] = seen
+    return commits, blobs, problems
+
+
+def collect_garbage(storage: Storage, *, grace_s: float, dry_run: bool = False) -> GcReport:
+    """Remove what no ref reaches: partial uploads, stray temp files, blobs, xorbs, commits.
+
+    Safe while servers run on the same data dir: it holds the write lock (so no commit or
+    upload is placed meanwhile), and keeps everything younger than ``grace_s`` seconds (an
+    upload still streaming, an upload marker whose commit is yet to come, a blob written just
+    before its commit takes the lock). Upload markers older than that are dropped: content
+    uploaded and never committed is then collected.
+
+    Args:
+        storage: The data dir.
+        grace_s: Age under which nothing is removed.
+        dry_run: Only report.
+
+    Returns:
+        What was (or would be) removed.
+    """
+    import time
+
+    report = GcReport()
+    cutoff = time.time() - grace_s
+
+    def drop(kind: str, path: Path) -> None:
+        report.add(kind, path)
+        if not dry_run:
+            _remove(path)
+
+    with storage.write_lock():
+        for path in (storage.root / "tmp").iterdir():  # partial uploads, staging and trash dirs
+            if _old(path, cutoff):
+                drop("temp", path)
+        for path in storage.root.rglob(".*.tmp"):  # interrupted atomic writes
+            if _old(path, cutoff):
+                drop("temp", path)
+        for path in storage.root.glob(".secret.*.tmp"):
+            if _old(path, cutoff):
+                drop("temp", path)
+        legacy = storage.root / "xorbs"  # xorbs of the layout before per-repo xorbs
+        if legacy.is_dir():
+            for path in legacy.iterdir():
+                if _old(path, cutoff):
+                    drop("xorb", path)
+        keep_blobs: set[str] = set()
+        commits, blobs, _ = reachable(storage)
+        keep_blobs |= blobs
+        for repo_dir in sorted(p for p in (storage.root / "repos").glob("*/*") if p.is_dir()):
+            if not (repo_dir / "repo.json").is_file():
+                if _old(repo_dir, cutoff):
+                    drop("repo", repo_dir)  # never visible: not a repo
+                continue
+            live = commits.get(repo_dir, set())
+            for path in (repo_dir / "commits").glob("*.json"):
+                if path.stem in live:
+                    continue
+                if _old(path, cutoff):
+                    drop("commit", path)
+                else:  # kept for now: so are its blobs
+                    with contextlib.suppress(OSError, ValueError, KeyError):
+                        keep_blobs |= _commit_blobs(path)
+            for path in _files(repo_dir / "uploads"):
+                if _old(path, cutoff):
+                    drop("upload marker", path)
+                else:
+                    keep_blobs.add(path.name)
+            for path in _files(repo_dir / "xorbs"):
+                if _old(path, cutoff):
+                    drop("xorb", path)
+        for path in (storage.root / "blobs").glob("*/*"):
+            if path.name not in keep_blobs and _old(path, cutoff):
+                drop("blob", path)
+        for ns in (storage.root / "repos").iterdir():
+            if ns.is_dir() and not any(ns.iterdir()) and _old(ns, cutoff) and not dry_run:
+                with contextlib.suppress(OSError):
+                    ns.rmdir()
+    return report
+
+
+def clean_tmp(storage: Storage, stale_s: float) -> None:
+    """Start-up cleaning: remove tmp/ entries untouched for ``stale_s`` seconds (interrupted uploads)."""
+    import time
+
+    cutoff = time.time() - stale_s
+    for path in (storage.root / "tmp").iterdir():
+        if _old(path, cutoff):
+            _remove(path)
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_file()]
+    except FileNotFoundError:
+        return []
+
+
+def check_storage(storage: Storage) -> list[str]:
+    """Verify every ref -> commit -> blob: readable commits with their own id, blobs present with
+    the recorded size, sha256 and git oid.
+
+    Returns:
+        One line per inconsistency (empty when the data dir is sound).
+    """
+    commits, _, problems = reachable(storage)
+    verified: dict[str, tuple[int, str, str] | None] = {}
+    for repo_dir, ids in sorted(commits.items()):
+        repo_id = f"{repo_dir.parent.name}/{repo_dir.name}"
+        for cid in sorted(ids):
+            data = Storage._read_json(repo_dir / "commits" / f"{cid}.json")
+            body = {k: data[k] for k in ("parents", "files", "title", "message", "author", "date")}
+            if hashlib.sha1(_dumps(body)).hexdigest() != cid or data.get("id") != cid:
+                problems.append(f"{repo_id}: commit {cid} does not hash to its id")
+            for path, entry in data["files"].items():
+                sha = entry["sha256"]
+                if sha not in verified:
+                    verified[sha] = _hash_blob(storage, sha)
+                actual = verified[sha]
+                if actual is None:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: blob {sha} is missing")
+                    continue
+                size, real_sha, git_oid = actual
+                if real_sha != sha:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: blob {sha} has sha256 {real_sha}")
+                elif size != entry["size"]:
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: size {entry['size']} recorded, {size} stored")
+                elif entry["oid"] != (git_blob_oid(lfs_pointer(sha, size)) if entry["lfs"] else git_oid):
+                    problems.append(f"{repo_id}@{cid[:12]}: {path}: git oid {entry['oid']} does not match the content")
+    return problems
+
+
+def _hash_blob(storage: Storage, sha: str) -> tuple[int, str, str] | None:
+    try:
+        path = storage.blob_path(sha)
+        size = path.stat().st_size
+        sha256, sha1 = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % size)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha256.update(block)
+                sha1.update(block)
+    except (OSError, BadRequest):
+        return None
+    return size, sha256.hexdigest(), sha1.hexdigest()
+
+
+def unreachable_bytes(storage: Storage) -> GcReport:
+    """What a collection without grace would remove now (the fault suite asserts it is nothing after `--gc`)."""
+    return collect_garbage(storage, grace_s=0, dry_run=True)

@@ -11,15 +11,20 @@ sends, so every download is a plain HTTP GET.
 
 Received files are turned back into ordinary sha256 blobs right when their shard arrives; the
 rest of the server (commits, resolve, tree) never sees Xet. Formats follow xet-core's spec
-(spec/xorb.md, spec/shard.md, spec/api.md). LZ4 is decoded here in pure Python because no LZ4
-package is a dependency of this project; chunks are at most 128 KiB, so this is cheap enough.
+(spec/xorb.md, spec/shard.md, spec/api.md). Chunks are decompressed by the ``lz4`` package,
+one at a time, with their output capped at their declared size, and streamed to a blob writer:
+no file is ever rebuilt in memory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
+
+import lz4.block
+import lz4.frame
 
 from hub_publish.server.errors import BadRequest
 
@@ -99,76 +104,89 @@ def parse_shard(data: bytes) -> list[ShardFile]:
         raise BadRequest("Invalid shard: truncated.") from None
 
 
-def xorb_chunks(data: bytes, end: int) -> list[bytes]:
-    """Decode chunks ``[0, end)`` of a serialized xorb.
+def iter_chunks(f: BinaryIO, start: int, end: int, max_chunk: int) -> Iterator[bytes]:
+    """Decode chunks ``[start, end)`` of a serialized xorb, one at a time.
 
     Args:
-        data: The xorb bytes.
-        end: How many chunks to decode (a footer, if any, after them is ignored).
+        f: The xorb file, at its beginning.
+        start: First chunk to return (earlier chunks are skipped without decompressing them).
+        end: Chunk index to stop at (a footer, if any, after it is never read).
+        max_chunk: Largest decompressed chunk accepted.
 
-    Returns:
-        The uncompressed chunks.
+    Yields:
+        The uncompressed chunks: memory stays bounded by one chunk, whatever the xorb claims.
 
     Raises:
-        BadRequest: When the xorb is malformed or uses an unknown compression.
+        BadRequest: When the xorb is malformed, uses an unknown compression, or a chunk does not
+            decompress to exactly its declared size.
     """
-    chunks: list[bytes] = []
-    pos = 0
-    while len(chunks) < end:
-        if pos + 8 > len(data):
+    index = 0
+    while index < end:
+        header = f.read(8)
+        if len(header) < 8:
             raise BadRequest("Invalid xorb: fewer chunks than referenced.")
-        header = data[pos : pos + 8]
         version, scheme = header[0], header[4]
         csize = int.from_bytes(header[1:4], "little")
         usize = int.from_bytes(header[5:8], "little")
         if version != 0:
             raise BadRequest(f"Invalid xorb: chunk header version {version}.")
-        body = data[pos + 8 : pos + 8 + csize]
-        pos += 8 + csize
+        if index < start:
+            f.seek(csize, 1)
+            index += 1
+            continue
+        if usize > max_chunk:
+            raise BadRequest(f"Invalid xorb: a chunk declares {usize} bytes, over the limit of {max_chunk}.")
+        body = f.read(csize)
+        if len(body) != csize:
+            raise BadRequest("Invalid xorb: truncated chunk.")
         if scheme == 0:
-            chunk = bytes(body)
+            chunk = body
         elif scheme == 1:
-            chunk = _lz4_decompress(body)
+            chunk = _lz4_decompress(body, usize)
         elif scheme == 2:
-            chunk = _bg4_ungroup(_lz4_decompress(body))
+            chunk = _bg4_ungroup(_lz4_decompress(body, usize))
         else:
             raise BadRequest(f"Invalid xorb: unknown compression scheme {scheme}.")
         if len(chunk) != usize:
             raise BadRequest("Invalid xorb: a chunk does not decompress to its declared size.")
-        chunks.append(chunk)
-    return chunks
+        yield chunk
+        index += 1
 
 
-def reconstruct(file: ShardFile, read_xorb) -> bytes:
-    """Rebuild a file's bytes from its terms, checking its sha256 when the shard gives one.
+def reconstruct(
+    file: ShardFile,
+    open_xorb: Callable[[str], BinaryIO],
+    write: Callable[[bytes], None],
+    *,
+    max_chunk: int,
+) -> None:
+    """Stream a file's bytes from its terms to ``write``, never more than its declared size.
 
     Args:
         file: The file, from :func:`parse_shard`.
-        read_xorb: ``hash -> bytes`` of a stored xorb (raising when it is absent).
-
-    Returns:
-        The file content.
+        open_xorb: ``hash -> binary file`` of a stored xorb (raising when it is absent).
+        write: Receives the content, chunk by chunk (e.g. a blob writer, which hashes it).
+        max_chunk: Largest decompressed chunk accepted.
 
     Raises:
-        BadRequest: When a term does not match its xorb or the content its declared sha256.
+        BadRequest: When a term does not match its xorb (a term's chunks give more or fewer bytes
+            than the shard declares: decompression stops at the declared size).
     """
-    parts: list[bytes] = []
-    cache: dict[str, list[bytes]] = {}
     for term in file.terms:
-        key = f"{term.xorb}:{term.end}"
-        if key not in cache:
-            cache[key] = xorb_chunks(read_xorb(term.xorb), term.end)
-        piece = b"".join(cache[key][term.start : term.end])
-        if len(piece) != term.size:
+        written = 0
+        with open_xorb(term.xorb) as f:
+            for chunk in iter_chunks(f, term.start, term.end, max_chunk):
+                written += len(chunk)
+                if written > term.size:
+                    raise BadRequest("Invalid shard: a term's chunks hold more bytes than it declares.")
+                write(chunk)
+        if written != term.size:
             raise BadRequest("Invalid shard: a term's size does not match its chunks.")
-        parts.append(piece)
-    content = b"".join(parts)
-    if file.sha256 is not None:
-        digest = hashlib.sha256(content).digest()
-        # The spec stores the sha256 as a 32-byte hash; accept both byte orders of it.
-        if digest != file.sha256 and hash_to_hex(file.sha256) != digest.hex():
-            raise BadRequest("Invalid shard: reconstructed content does not match its sha256.")
-    return content
+
+
+def sha256_candidates(raw: bytes) -> tuple[str, str]:
+    """The hex sha256 a shard's 32-byte hash may stand for: the spec's byte order, or the plain one."""
+    return raw.hex(), hash_to_hex(raw)
 
 
 def _bg4_ungroup(data: bytes) -> bytes:
@@ -182,67 +200,15 @@ def _bg4_ungroup(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _lz4_decompress(data: bytes) -> bytes:
-    """LZ4 frame (or bare block) decompression."""
-    if len(data) >= 4 and struct.unpack_from("<I", data, 0)[0] == _LZ4_FRAME_MAGIC:
-        return _lz4_frame(data)
-    out = bytearray()
-    _lz4_block(data, out)
-    return bytes(out)
+def _lz4_decompress(data: bytes, size: int) -> bytes:
+    """LZ4 frame (or bare block) decompression through the ``lz4`` package, output capped at ``size``.
 
-
-def _lz4_frame(data: bytes) -> bytes:
-    flg = data[4]
-    pos = 6 + (8 if flg & 0x08 else 0) + (4 if flg & 0x01 else 0) + 1
-    block_checksum = bool(flg & 0x10)
-    out = bytearray()
-    while True:
-        (size,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        if size == 0:
-            return bytes(out)
-        raw, size = bool(size & 0x80000000), size & 0x7FFFFFFF
-        block = data[pos : pos + size]
-        pos += size + (4 if block_checksum else 0)
-        if raw:
-            out += block
-        else:
-            _lz4_block(block, out)  # decoding into one buffer also serves linked blocks
-
-
-def _lz4_block(src: bytes, out: bytearray) -> None:
-    i, n = 0, len(src)
-    while i < n:
-        token = src[i]
-        i += 1
-        lit = token >> 4
-        if lit == 15:
-            while True:
-                b = src[i]
-                i += 1
-                lit += b
-                if b != 255:
-                    break
-        out += src[i : i + lit]
-        i += lit
-        if i >= n:
-            break
-        offset = src[i] | (src[i + 1] << 8)
-        i += 2
-        length = token & 15
-        if length == 15:
-            while True:
-                b = src[i]
-                i += 1
-                length += b
-                if b != 255:
-                    break
-        length += 4
-        if offset == 0 or offset > len(out):
-            raise BadRequest("Invalid xorb: corrupt LZ4 data.")
-        start = len(out) - offset
-        if offset >= length:
-            out += out[start : start + length]
-        else:
-            pattern = bytes(out[start:])
-            out += (pattern * (length // offset + 1))[:length]
+    One byte more than declared is asked for, so an over-long chunk is detected without ever
+    producing more than ``size + 1`` bytes (an LZ4 "bomb" expands ~255x).
+    """
+    try:
+        if len(data) >= 4 and struct.unpack_from("<I", data, 0)[0] == _LZ4_FRAME_MAGIC:
+            return lz4.frame.LZ4FrameDecompressor().decompress(data, max_length=size + 1)
+        return lz4.block.decompress(data, uncompressed_size=size)
+    except (RuntimeError, lz4.block.LZ4BlockError, ValueError):
+        raise BadRequest("Invalid xorb: corrupt LZ4 data, or a chunk larger than it declares.") from None

@@ -1,0 +1,1 @@
+"""The server's routers, one per area of the Hub API (see `hub_publish.server.app.create_app`)."""
