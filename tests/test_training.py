@@ -59,8 +59,12 @@ def test_record_is_complete_and_json_safe(digits_run):
     _check_record(record, epochs=record[constants.TRAIN_EPOCHS])
     assert record[constants.TRAIN_DATASET]["name"] == "digits"
     assert record[constants.TRAIN_DATASET]["source"] == "sklearn.datasets.load_digits"
-    assert (record[constants.TRAIN_NUM_TRAIN_EXAMPLES], record[constants.TRAIN_NUM_TEST_EXAMPLES]) == (1437, 360)
+    # 1,437 training digits, of which 10% (stratified) validate each epoch; the 360 test digits
+    # are only used for the final test metrics.
+    sizes = (constants.TRAIN_NUM_TRAIN_EXAMPLES, constants.TRAIN_NUM_VALIDATION_EXAMPLES, constants.TRAIN_NUM_TEST_EXAMPLES)
+    assert tuple(record[k] for k in sizes) == (1293, 144, 360)
     assert record[constants.TRAIN_TEST_SPLIT] == "test"
+    assert record[constants.TRAIN_VALIDATION_SPLIT].startswith("10% of the training split, stratified")
     assert record[constants.TRAIN_OPTIMIZER] == "Adam"
     assert record[constants.TRAIN_OPTIMIZER_CONFIG]["learning_rate"] == pytest.approx(2e-3)
     assert record[constants.TRAIN_LOSS] == "sparse_categorical_crossentropy"
@@ -95,8 +99,10 @@ def test_mnist_under_tfds_mock_data(tmp_path):
     _check_record(record, epochs=2)
     assert record[constants.TRAIN_DATASET]["name"] == "mnist"
     assert record[constants.TRAIN_DATASET]["image_shape"] == [28, 28, 1]
-    assert record[constants.TRAIN_STEPS_PER_EPOCH] == 4
-    assert (record[constants.TRAIN_NUM_TRAIN_EXAMPLES], record[constants.TRAIN_NUM_TEST_EXAMPLES]) == (64, 64)
+    # 64 mock training examples: the first 6 (10%) validate, 58 train in 3 batches of 16.
+    assert record[constants.TRAIN_STEPS_PER_EPOCH] == 3
+    sizes = (constants.TRAIN_NUM_TRAIN_EXAMPLES, constants.TRAIN_NUM_VALIDATION_EXAMPLES, constants.TRAIN_NUM_TEST_EXAMPLES)
+    assert tuple(record[k] for k in sizes) == (58, 6, 64)
 
 
 @pytest.mark.parametrize(
