@@ -103,7 +103,10 @@ class InputSpec:
     @classmethod
     def of(cls, model: "keras.Model") -> "InputSpec | None":
         """The spec of ``model``'s one input (``{key: tensor}`` with one key counts), else ``None``."""
-        inputs = model.input
+        try:
+            inputs = model.input
+        except AttributeError:  # a keras.Sequential has no `input` structure, only its `inputs` list
+            inputs = model.inputs
         key = None
         if isinstance(inputs, Mapping):
             if len(inputs) != 1:
@@ -188,7 +191,9 @@ class TrainingData:
             return args
         args = {"x": self.train, "validation_data": self.validation}
         if self.kind == KIND_BUILTIN:  # a repeating pipeline that shuffles itself
-            args.update(steps_per_epoch=self.steps_per_epoch, shuffle=False)
+            args.update(steps_per_epoch=self.steps_per_epoch)
+        if self.kind != KIND_PY_DATASET:  # tf.data shuffles in the pipeline (Keras warns on shuffle=True)
+            args.update(shuffle=False)
         return args
 
     def evaluate_args(self, split: str = TEST_SPLIT) -> dict[str, Any] | None:
@@ -1048,8 +1053,9 @@ def _adapt_images(ds: Any, dtype: str, key: str | None, rebatch: int | None) -> 
     import tensorflow as tf
 
     file_paths = ds.file_paths
-    if rebatch is not None:
-        ds = ds.unbatch().batch(rebatch)
+    if rebatch is not None:  # unbatch() loses the cardinality, and Keras then warns of "running out of data"
+        batches = math.ceil(len(file_paths) / rebatch)
+        ds = ds.unbatch().batch(rebatch).apply(tf.data.experimental.assert_cardinality(batches))
     if dtype == "uint8":  # image_dataset_from_directory yields float32 0..255
         ds = ds.map(lambda x, y: (tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y))
     if key is not None:

@@ -248,7 +248,7 @@ def _single_output(model: "keras.Model", output_name: str | None, src: Any) -> "
     """``model`` itself when it has one output; else a model of the output named ``output_name``."""
     import keras
 
-    outputs = model.output
+    outputs = _output(model)
     if isinstance(outputs, Mapping):
         named = dict(outputs)
     elif isinstance(outputs, (list, tuple)):
@@ -273,7 +273,15 @@ def _default_head(model: "keras.Model") -> str:
     """The zoo's head name when the model has that layer, else the layer that makes its output."""
     if any(layer.name == constants.DEFAULT_HEAD_LAYER for layer in model.layers):
         return constants.DEFAULT_HEAD_LAYER
-    return model.output._keras_history.operation.name
+    return _output(model)._keras_history.operation.name
+
+
+def _output(model: "keras.Model") -> Any:
+    """``model.output``; a ``keras.Sequential`` only has its ``outputs`` list."""
+    try:
+        return model.output
+    except AttributeError:
+        return model.outputs[0] if len(model.outputs) == 1 else list(model.outputs)
 
 
 def _new_head(
@@ -302,7 +310,7 @@ def _new_head(
         model = surgery.replace_head(base, data.num_classes, activation="softmax", at=cut_at)
         details.update(num_classes=data.num_classes, class_names=names,
                        labels=f"{data.num_classes} classes of {data.name}")
-    details["head_layer"] = model.output._keras_history.operation.name
+    details["head_layer"] = _output(model)._keras_history.operation.name
     return model, data, details
 
 
@@ -373,6 +381,8 @@ def _class_index(positive_class: Any, data: "TrainingData") -> int:
     names = list(data.class_names) if data.class_names is not None else []
     if isinstance(positive_class, str) and positive_class in names:
         return names.index(positive_class)
+    if isinstance(positive_class, str) and positive_class.isdigit():  # "2" from a command line
+        positive_class = int(positive_class)
     count = data.num_classes
     valid = not isinstance(positive_class, bool) and isinstance(positive_class, int) and positive_class >= 0
     if valid and (count is None or positive_class < count):
