@@ -4,6 +4,7 @@ written here as PNG files; from Python and the CLI; records and cards that show 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -465,3 +466,40 @@ def test_numpy_and_py_dataset_train_without_tensorflow(tmp_path, backend):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary == {"tf": False, "backend": backend, "sizes": [36, 4, 12], "seq": [32, 16], "tuned_units": 3}
+
+
+# ------------------------------------------------------------------------------------ README
+
+
+def _readme_blocks(language: str) -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("## Train on your own data", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n", 1)[1] for block in section.split("```")[1::2] if block.startswith(language)]
+
+
+def test_readme_train_on_your_own_data_runs_as_pasted(tmp_path, monkeypatch, capsys):
+    """The README section's Python and shell snippets, run as pasted next to an image folder in Keras' layout."""
+    rng = np.random.default_rng(0)
+    for folder, count in (("my_images", 12), ("my_images_test", 4)):
+        for label, name in enumerate(("cat", "dog")):
+            (tmp_path / folder / name).mkdir(parents=True)
+            for i in range(count):
+                image = rng.integers(0, 80, size=(16, 16, 3), dtype=np.uint8)
+                image[label::2] = 250  # learnable: which rows are bright
+                keras.utils.save_img(tmp_path / folder / name / f"{i}.png", image, scale=False)
+    (python_block,) = _readme_blocks("python")
+    (shell_block,) = _readme_blocks("bash")
+    monkeypatch.chdir(tmp_path)
+    # In this process (the interpreter and TensorFlow are already up): the block as pasted.
+    exec(compile(python_block, "README.md#train-on-your-own-data", "exec"), {"__name__": "__main__"})
+    assert "['cat', 'dog']" in capsys.readouterr().out
+    record = _record(tmp_path / "runs" / "my-model")
+    assert record[constants.TRAIN_CLASS_NAMES] == ["cat", "dog"] and record[constants.TRAIN_NUM_TEST_EXAMPLES] == 8
+    assert _record(tmp_path / "runs" / "my-model-tuned")[constants.FINETUNE_RECORD]["class_names"] == ["cat", "dog"]
+    # The shell lines through the console script's entry point (hub_publish.cli:main), word for word.
+    for line in shell_block.strip().splitlines():
+        program, *args = shlex.split(line)
+        assert program == "hub-publish"
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, (line, result.output)
+    assert _record(tmp_path / "runs" / "cli-cat")[constants.FINETUNE_RECORD]["positive_class_name"] == "cat"
