@@ -409,7 +409,7 @@ def load_dataset(
     else:
         train, validation, test, meta = _mnist(data_dir, download, validation_split)
     if spec is not None:
-        check_input_shape(spec, meta.image_shape, meta.name)
+        check_input_shape(spec, meta.image_shape, meta.name, resizable=False)
     return _pipelines(train, validation, test, meta, batch_size=batch_size, test_batch_size=test_batch_size, key=key,
                       seed=seed)
 
@@ -461,8 +461,11 @@ def eval_batch_size(num_examples: int, example_bytes: int, batch_size: int) -> i
     return max(1, min(int(num_examples), max(int(batch_size), min(fits, EVAL_BATCH_MAX))))
 
 
-def check_input_shape(spec: InputSpec, shape: Sequence[int | None] | None, what: str) -> None:
-    """Refuse data whose per-example shape the model cannot take (rank, or a fixed dimension)."""
+def check_input_shape(spec: InputSpec, shape: Sequence[int | None] | None, what: str, *, resizable: bool = True) -> None:
+    """Refuse data whose per-example shape the model cannot take (rank, or a fixed dimension).
+
+    ``resizable``: the data can be read at another size (an image folder, ``image_size=``).
+    """
     if shape is None or spec is None:
         return
     shape = tuple(shape)
@@ -472,6 +475,8 @@ def check_input_shape(spec: InputSpec, shape: Sequence[int | None] | None, what:
     hint = "reshape the data or use a model built for it"
     if len(spec.shape) == 3 and len(shape) == 3:
         hint = "resize the images (image_size=, CLI --image-size) or use a model built for this size"
+        if not resizable:
+            hint = f"use a model that takes {_fmt_shape(shape)} images (the zoo's MnistModel takes any size)"
         if spec.shape[-1] is not None and shape[-1] != spec.shape[-1]:
             hint = f"give images with {spec.shape[-1]} channel(s) or use a model built for {shape[-1]}"
     raise DataError(

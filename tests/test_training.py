@@ -155,3 +155,23 @@ def test_script_trains_and_packages(tmp_path, capsys):
 
     assert module.main([str(tmp_path / "bad"), "--batch-size", "0"]) == 1
     assert "batch_size must be a positive integer" in capsys.readouterr().err
+
+
+def test_bench_training_quick_mode_runs(tmp_path, capsys):
+    """scripts/bench_training.py prints min/median per side and the ratio, and writes JSON (no timing asserted)."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_training.py"
+    spec = spec_from_file_location("bench_training", script)
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "bench.json"
+    assert module.main(["--quick", "--epochs", "1", "--rounds", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["measures"]) == {"end_to_end", "fit"} and result["epochs"] == 1
+    for row in result["measures"].values():
+        assert set(row) == {"guide", "hub-publish", "ratio_median", "ratio_min"}
+        assert row["ratio_median"] > 0 and len(row["guide"]["runs"]) == len(row["hub-publish"]["runs"]) == 1
+    printed = capsys.readouterr().out
+    assert "guide med" in printed and "ratio (med)" in printed and str(out) in printed

@@ -232,8 +232,10 @@ def test_image_folder_from_the_cli_and_overwrite(folders, tmp_path):
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1 and "already exists" in again.stderr and "--overwrite" in again.stderr
     assert (out / "notes.txt").read_text() == "mine"
-    replaced = CliRunner().invoke(main, [*args, "--overwrite"])
+    # --model also takes a model folder (or a .keras file): here the one just trained, replaced in place.
+    replaced = CliRunner().invoke(main, [*args, "--overwrite", "--model", str(out)])
     assert replaced.exit_code == 0, replaced.output
+    assert _record(out)[constants.TRAIN_EPOCHS] == 1 and hub_publish.from_pretrained(out).output.shape[-1] == 3
 
 
 # ------------------------------------------------------------------------------------ fine-tuning
@@ -328,7 +330,7 @@ def test_finetune_refuses_a_model_that_does_not_fit_the_data(tmp_path):
     fixed = keras.Model(inputs, head(keras.layers.Flatten()(inputs)))
     folder = hub_publish.save_pretrained(fixed, tmp_path / "fixed", overwrite=True)
     with pytest.raises(DataError, match=r"the model takes inputs of shape \(28, 28, 1\) but digits has examples of "
-                                        r"shape \(8, 8, 1\); resize the images") as info:
+                                        r"shape \(8, 8, 1\); use a model that takes \(8, 8, 1\) images") as info:
         finetune(folder, epochs=1, output_dir=tmp_path / "x", verbose=0)
     _one_line(str(info.value))
     # A model whose call fails on the data for another reason: Keras' own reason, on one line.
