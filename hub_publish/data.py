@@ -502,6 +502,7 @@ class _SourceInfo:
     num_classes: int
     image_shape: tuple[int, int, int]
     validation_split: str | None
+    sample: Any = None  # (x, y) of 2 training examples, when at hand without reading the pipeline
 
 
 def _digits(validation_split: float) -> tuple[Any, Any, Any, _SourceInfo]:
@@ -537,6 +538,7 @@ def _digits(validation_split: float) -> tuple[Any, Any, Any, _SourceInfo]:
         num_classes=len(digits.target_names),
         image_shape=tuple(int(d) for d in images.shape[1:]),
         validation_split=described,
+        sample=(x_train[:2], y_train[:2]),
     )
     return (
         tf.data.Dataset.from_tensor_slices((x_train, y_train)),
@@ -621,7 +623,7 @@ def _pipelines(
             f"batch_size={batch_size} is larger than the {meta.num_train} training examples of "
             f"{meta.name!r}; choose batch_size <= {meta.num_train}"
         )
-    sample = next(train.take(2).batch(2).as_numpy_iterator())
+    sample = meta.sample if meta.sample is not None else next(train.take(2).batch(2).as_numpy_iterator())
     if key is not None:
         train, validation, test = (
             None if ds is None else ds.map(lambda x, y: ({key: x}, y)) for ds in (train, validation, test)
