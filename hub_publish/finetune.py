@@ -7,7 +7,7 @@ hand, and makes the result as publishable as the original:
    where it came from (`hub_publish.loading.source_of`: repo id and resolved commit sha); a
    multi-output model (list or dict outputs) is first narrowed to the output named by
    ``output_name`` (refused in one line without it);
-2. read the data with `hub_publish.data.prepare_data` (the built-in ``digits`` / ``mnist``, or
+2. read the data with `hub_publish.user_data.prepare_data` (the built-in ``digits`` / ``mnist``, or
    numpy arrays, a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, an image folder), with a
    validation split that is never the test split, and check that the model takes it;
 3. cut at the head (``head_layer``, else the layer recorded as ``head_layer`` in its metadata,
@@ -184,7 +184,8 @@ def finetune(
     import keras
 
     from hub_publish import training
-    from hub_publish.data import InputSpec, prepare_data
+    from hub_publish.data import InputSpec
+    from hub_publish.user_data import prepare_data
     from hub_publish.loading import from_pretrained, source_of
 
     builtin = isinstance(dataset, str) and dataset.lower() in DATASETS

@@ -1,7 +1,7 @@
 """Train any Keras graph model on a built-in dataset or the user's own data, and record the run.
 
 ``train`` compiles the model (``sparse_categorical_crossentropy`` + ``sparse_categorical_accuracy``
-by default, as in the Keras guide), fits it on `hub_publish.data.prepare_data`'s inputs (the
+by default, as in the Keras guide), fits it on `hub_publish.user_data.prepare_data`'s inputs (the
 built-in ``digits`` / ``mnist``, or numpy arrays, a ``tf.data.Dataset``, a
 ``keras.utils.PyDataset``, an image folder), validates each epoch on a validation split (never
 the test split), evaluates once on the test split and returns the model with a JSON-safe
@@ -72,9 +72,9 @@ from hub_publish.data import (
     InputSpec,
     TrainingData,
     _check_positive_int,
-    prepare_data,
 )
 from hub_publish.errors import DataError, HubPublishError
+from hub_publish.user_data import prepare_data
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -154,7 +154,7 @@ def train(
             or ``"hub_publish>MnistModel"``); classes are built with their default arguments.
         dataset: ``"digits"`` / ``"mnist"``, numpy arrays ``(x, y)``, a batched ``tf.data.Dataset``
             of ``(x, y)``, a ``keras.utils.PyDataset`` or an image folder (one subfolder per
-            class). See `hub_publish.data.prepare_data`.
+            class). See `hub_publish.user_data.prepare_data`.
         validation_data: Validation data of the same kind as ``dataset`` (not for built-ins).
         validation_split: Share of ``dataset`` held out for validation (arrays, image folders and
             built-ins; default 0.1 there, ``0`` for none).

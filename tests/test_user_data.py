@@ -20,6 +20,7 @@ from huggingface_hub import ModelCard
 import hub_publish
 from hub_publish import constants
 from hub_publish.cli import main
+from hub_publish.data import with_binary_labels
 from hub_publish.errors import DataError, HubPublishError
 from hub_publish.finetune import finetune
 from hub_publish.models import MnistModel
@@ -193,6 +194,12 @@ def test_py_dataset_and_dict_input_model():
             record[constants.TRAIN_NUM_TEST_EXAMPLES]) == (50, 20, 20)
     assert record[constants.TRAIN_DATASET]["dict_inputs"] is True
     assert set(record[constants.TRAIN_TEST_METRICS]) == {"loss", ACCURACY}
+    # The fine-tune's relabelling and baseline work on PyDataset batches too.
+    binary = with_binary_labels(result.data, 1)
+    x, labels = binary.train[0]
+    assert set(x) == {"image"} and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, (ShapesSequence(50, 0)[0][1] == 1).astype(np.uint8))
+    np.testing.assert_array_equal(binary.labels("test"), (np.arange(20) % 3 == 1).astype(np.uint8))
 
 
 # ------------------------------------------------------------------------------------ image folders
