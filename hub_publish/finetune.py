@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from hub_publish.data import DEFAULT_BATCH_SIZE, DEFAULT_DATASET, DATASETS, TEST_SPLIT, _check_positive_int
-from hub_publish.errors import DataError, HubPublishError
+from hub_publish.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -209,8 +209,7 @@ def finetune(
     )
     training.check_model_fits(base, data, loss=None)
     target = Path(output_dir) if output_dir is not None else _default_output(src, task, positive_class, data)
-    if target.exists() and not overwrite:  # before training, not after
-        raise HubPublishError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) or choose another folder.")
+    overwrite = training.check_output_folder(target, overwrite)  # before training, not after
     cut_at = head_layer or _recorded_head(source) or _default_head(base)
     model, data, details = _new_head(base, data, task, positive_class, cut_at)
     loss, metric_names = (LOSS, METRICS) if task == TASK_BINARY else (CLASSES_LOSS, CLASSES_METRICS)

@@ -248,10 +248,9 @@ def train_and_package(
     from hub_publish.packaging import save_pretrained
 
     target = Path(output_dir)
-    if target.exists() and not overwrite:  # before hours of training, not after
-        raise HubPublishError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) or choose another folder.")
+    replace = check_output_folder(target, overwrite)  # before hours of training, not after
     result = train(model_or_class_name, **train_kwargs)
-    path = save_pretrained(result.model, target, training_record=result.record, overwrite=overwrite)
+    path = save_pretrained(result.model, target, training_record=result.record, overwrite=replace)
     return PackagedModel(path=Path(path), record=result.record)
 
 
@@ -333,6 +332,23 @@ def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAU
             f"{data.name!r} has {seen} classes but the model's output has {units} units; build the model with "
             f"{seen} classes (e.g. num_classes={seen}) or fine-tune it with a new head (hub_publish.finetune)"
         )
+
+
+def check_output_folder(target: Path, overwrite: bool) -> bool:
+    """Refuse an existing, non-empty output folder unless ``overwrite``; the ``overwrite=`` to save with.
+
+    An empty folder (``mkdir out`` first) holds nothing to lose, so it is written into.
+
+    Raises:
+        HubPublishError: ``target`` exists, is not an empty folder, and ``overwrite`` is false.
+    """
+    if not target.exists():
+        return overwrite
+    if target.is_dir() and not any(target.iterdir()):
+        return True
+    if not overwrite:
+        raise HubPublishError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) or choose another folder.")
+    return True
 
 
 def check_callbacks(callbacks: Any) -> list[Any]:

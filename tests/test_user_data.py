@@ -206,6 +206,7 @@ def test_py_dataset_and_dict_input_model():
 
 
 def test_image_folder_from_python_record_and_card(folders, tmp_path):
+    (tmp_path / "model").mkdir()  # an empty folder made beforehand holds nothing to lose: written into
     path, record = train_and_package("MnistModel", tmp_path / "model", dataset=folders["train"],
                                      test_data=folders["test"], validation_split=0.2, epochs=2, batch_size=8,
                                      verbose=0)
