@@ -334,7 +334,11 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     base = result.base_model
     origin = f"{base[constants.BASE_REPO_ID]}@{base.get(constants.BASE_REVISION)}" if base.get(constants.BASE_REPO_ID) else base.get(constants.BASE_PATH, src)
     name = result.record[constants.TRAIN_DATASET]["name"]
-    what = f"class {details['positive_class_name']} vs rest" if details["task"] == "binary" else details["labels"]
+    if details["task"] == "binary":
+        what = f"class {details['positive_class_name']} vs rest"
+    else:
+        names = details.get("class_names")
+        what = f"a new {details['num_classes']}-class head" + (f" ({', '.join(names)})" if names else "")
     click.echo(f"fine-tuned {origin}: {what} on {name}")
     shown = " ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if k != "loss")
     if result.split is None:
