@@ -57,28 +57,84 @@ def main() -> None:
 # ----------------------------------------------------------------------------- train / save
 
 
+def _data_options(func: Any) -> Any:
+    """The options that name the user's data, shared by train and finetune."""
+    options = [
+        click.option("--data", "data", type=click.Path(file_okay=False), default=None,
+                     help="Folder of images to train on, one subfolder per class (DIR/cat/1.png, ...), "
+                          "as keras.utils.image_dataset_from_directory reads it. Instead of --dataset."),
+        click.option("--validation-split", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+                     help="Share of the training data held out for validation (default 0.1; 0: none)."),
+        click.option("--validation-data", type=click.Path(file_okay=False), default=None,
+                     help="Folder of validation images (same class subfolders) instead of --validation-split."),
+        click.option("--test-data", type=click.Path(file_okay=False), default=None,
+                     help="Folder of test images (same class subfolders), only used for the final test metrics."),
+        click.option("--image-size", default=None, metavar="HxW",
+                     help="Size to read the images at (default: the model's input size, else the first image's)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _data_kwargs(dataset: str | None, data: str | None, validation_split: float | None, validation_data: str | None,
+                 test_data: str | None, image_size: str | None) -> dict[str, Any]:
+    """train()/finetune() keyword arguments for the data options (one clear line for bad combinations)."""
+    if data is not None and dataset is not None:
+        raise HubPublishError("give --dataset (a built-in dataset) or --data (your image folder), not both")
+    if data is None and (validation_data or test_data):
+        raise HubPublishError("--validation-data and --test-data go with --data (your image folder)")
+    size = None
+    if image_size is not None:
+        try:
+            height, width = (int(v) for v in image_size.lower().split("x"))
+        except ValueError:
+            raise HubPublishError(f"--image-size must be HEIGHTxWIDTH, e.g. 28x28; got {image_size!r}") from None
+        size = (height, width)
+    kwargs = {"dataset": data if data is not None else (dataset or "digits"), "validation_split": validation_split,
+              "validation_data": validation_data, "test_data": test_data, "image_size": size}
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _metrics_line(record: dict[str, Any]) -> str:
+    test = record.get(constants.TRAIN_TEST_METRICS) or {}
+    if test:
+        return "test: " + ", ".join(f"{k}={v:.4f}" for k, v in test.items())
+    validation = record.get(constants.TRAIN_VALIDATION_METRICS) or {}
+    if validation:
+        return "validation (no test data given): " + ", ".join(f"{k}={v:.4f}" for k, v in validation.items())
+    return "no validation or test data: no metrics"
+
+
 @main.command()
-@click.option("--model", "model_name", type=click.Choice(ZOO), default="MnistModel", show_default=True, help="Zoo class to train.")
-@click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True, help="digits is embedded; mnist needs TFDS data.")
+@click.option("--model", "model_name", default="MnistModel", show_default=True,
+              help=f"Model to train: a zoo class ({', '.join(ZOO)}), a .keras file or a model folder.")
+@click.option("--dataset", type=click.Choice(DATASETS), default=None, help="Built-in dataset (default: digits; mnist needs TFDS data).")
+@_data_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the dataset's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the dataset's).")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="TFDS data_dir for mnist (else TFDS_DATA_DIR).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", "-o", type=click.Path(file_okay=False), required=True, help="Folder to write the packaged model to.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model folder at --output.")
+@click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for --model's classes (repeatable).")
 @click.option("--distribute", type=click.Choice(["mirrored"]), default=None,
               help="Train data-parallel with tf.distribute.MirroredStrategy (TensorFlow backend).")
-def train(model_name: str, dataset: str, epochs: int | None, batch_size: int | None, learning_rate: float | None,
-          data_dir: str | None, seed: int, output: str, distribute: str | None) -> None:
-    """Train a zoo model and package it into a folder."""
+def train(model_name: str, dataset: str | None, data: str | None, validation_split: float | None,
+          validation_data: str | None, test_data: str | None, image_size: str | None, epochs: int | None,
+          batch_size: int | None, learning_rate: float | None, data_dir: str | None, seed: int, output: str,
+          overwrite: bool, trusted: tuple[str, ...], distribute: str | None) -> None:
+    """Train a model on a built-in dataset or your image folder, and package it into a folder."""
     from hub_publish.training import train_and_package
 
+    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
+    model = model_name if model_name in ZOO else _model_from_source(model_name, trusted)
     kwargs = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "data_dir": data_dir,
                                 "distribute": distribute}.items() if v is not None}
-    folder, record = train_and_package(model_name, output, dataset=dataset, seed=seed, **kwargs)
-    metrics = record.get(constants.TRAIN_TEST_METRICS, {})
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-    click.echo(f"trained {model_name} on {dataset}: {shown}")
+    folder, record = train_and_package(model, output, seed=seed, overwrite=overwrite, **data_kwargs, **kwargs)
+    name = record[constants.TRAIN_DATASET]["name"]
+    click.echo(f"trained {model_name} on {name}: {_metrics_line(record).removeprefix('test: ')}")
     click.echo(f"packaged: {folder}")
 
 
@@ -288,16 +344,21 @@ def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple
 
 @main.command()
 @click.argument("src")
-@click.option("--task", type=click.Choice(["binary"]), default="binary", show_default=True,
-              help="binary: the positive class against all the others.")
-@click.option("--positive-class", type=click.IntRange(min=0), default=0, show_default=True, help="Class that becomes label 1.")
+@click.option("--task", type=click.Choice(["binary", "classes"]), default=None,
+              help="binary: the positive class against all the others (default with --dataset); "
+                   "classes: a new head with one unit per class of the data (default with --data).")
+@click.option("--positive-class", default="0", show_default=True,
+              help="binary: the class that becomes label 1 (index, or class folder name with --data).")
+@click.option("--output-name", default=None, help="Which output of a multi-output SRC to fine-tune.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (with --freeze-backbone: per phase).")
 @click.option("--freeze-backbone", is_flag=True, help="Train the new head alone first, then all layers at learning rate / 10.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.")
-@click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True, help="digits is embedded; mnist needs TFDS data.")
+@click.option("--dataset", type=click.Choice(DATASETS), default=None, help="Built-in dataset (default: digits; mnist needs TFDS data).")
+@_data_options
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="TFDS data_dir for mnist (else TFDS_DATA_DIR).")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
-              help="Folder to package into (default: runs/<src name>-<class>-vs-rest).")
+              help="Folder to package into (default: runs/<src name>-<class>-vs-rest, or runs/<src name>-<data name>).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model folder at --output.")
 @click.option("--push", "push_repo", default=None, help="Hub repo to push the fine-tuned model to.")
 @click.option("--revision", default=None, help="Branch, tag or commit sha of SRC.")
 @click.option("--distribute", type=click.Choice(["mirrored"]), default=None,
@@ -306,27 +367,43 @@ def serve(host: str, port: int, data_dir: str, config: str | None, tokens: tuple
 @click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
 @click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the login cache).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def finetune(src: str, task: str, positive_class: int, epochs: int | None, freeze_backbone: bool, learning_rate: float | None,
-             dataset: str, data_dir: str | None, output: str | None, push_repo: str | None, revision: str | None,
+def finetune(src: str, task: str | None, positive_class: str, output_name: str | None, epochs: int | None,
+             freeze_backbone: bool, learning_rate: float | None, dataset: str | None, data: str | None,
+             validation_split: float | None, validation_data: str | None, test_data: str | None, image_size: str | None,
+             data_dir: str | None, output: str | None, overwrite: bool, push_repo: str | None, revision: str | None,
              distribute: str | None, trusted: tuple[str, ...], endpoint: str | None, token: str | None, seed: int) -> None:
-    """Fine-tune SRC (Hub repo or folder) with a new head: POSITIVE_CLASS vs rest, as in the Keras guide.
+    """Fine-tune SRC (Hub repo or folder) with a new head, on a built-in dataset or your image folder.
 
-    Replaces the classification head by Dense(1, sigmoid), relabels the data (the chosen class
-    -> 1, the others -> 0), trains, evaluates against the majority-class baseline, packages with
+    binary (the Keras guide's recipe): replaces the classification head by Dense(1, sigmoid) and
+    relabels the data (the chosen class -> 1, the others -> 0). classes: a softmax head with one
+    unit per class folder. Trains, evaluates against the majority-class baseline, packages with
     SRC (at its pinned revision) as base_model, and pushes with --push.
     """
     from hub_publish.finetune import finetune as run_finetune
 
+    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
     kwargs = {k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate}.items() if v is not None}
-    result = run_finetune(src, task=task, positive_class=positive_class, freeze_backbone=freeze_backbone, dataset=dataset,
-                          data_dir=data_dir, output_dir=output, push=push_repo, revision=revision, distribute=distribute,
-                          trusted_modules=trusted, endpoint=endpoint, token=token, seed=seed, **kwargs)
-    m = result.metrics
+    chosen = int(positive_class) if positive_class.isdigit() else positive_class
+    result = run_finetune(src, task=task, positive_class=chosen, output_name=output_name, freeze_backbone=freeze_backbone,
+                          data_dir=data_dir, output_dir=output, overwrite=overwrite, push=push_repo, revision=revision,
+                          distribute=distribute, trusted_modules=trusted, endpoint=endpoint, token=token, seed=seed,
+                          **data_kwargs, **kwargs)
+    details = result.record[constants.FINETUNE_RECORD]
     base = result.base_model
     origin = f"{base[constants.BASE_REPO_ID]}@{base.get(constants.BASE_REVISION)}" if base.get(constants.BASE_REPO_ID) else base.get(constants.BASE_PATH, src)
-    click.echo(f"fine-tuned {origin}: class {positive_class} vs rest on {dataset}")
-    click.echo(f"test: binary_accuracy={m['binary_accuracy']:.4f} precision={m['precision']:.4f} recall={m['recall']:.4f} "
-               f"(majority-class baseline {result.baseline:.4f}, {m['binary_accuracy'] - result.baseline:+.4f})")
+    name = result.record[constants.TRAIN_DATASET]["name"]
+    if details["task"] == "binary":
+        what = f"class {details['positive_class_name']} vs rest"
+    else:
+        names = details.get("class_names")
+        what = f"a new {details['num_classes']}-class head" + (f" ({', '.join(names)})" if names else "")
+    click.echo(f"fine-tuned {origin}: {what} on {name}")
+    shown = " ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if k != "loss")
+    if result.split is None:
+        click.echo("no validation or test data: no metrics")
+    else:
+        gain = "" if result.baseline is None else f" (majority-class baseline {result.baseline:.4f}, {result.accuracy - result.baseline:+.4f})"
+        click.echo(f"{result.split}: {shown}{gain}")
     click.echo(f"packaged: {result.folder}")
     if result.push is not None:
         click.echo(f"pushed: {result.push.repo_id} commit {result.push.commit_id}")

@@ -75,7 +75,11 @@ TRAIN_NUM_TEST_EXAMPLES = "num_test_examples"
 TRAIN_TEST_SPLIT = "test_split"
 TRAIN_DISTRIBUTE = "distribute"
 TRAIN_SEED = "seed"
-TRAIN_CLASS_NAMES = "class_names"  # [label of class i], when the data names its classes (card: class labels)
+TRAIN_NUM_VALIDATION_EXAMPLES = "num_validation_examples"
+TRAIN_VALIDATION_SPLIT = "validation_split"  # how the validation split was made, in words (None: no validation)
+TRAIN_VALIDATION_METRICS = "validation_metrics"  # {metric: value} on the validation split after the last epoch
+TRAIN_CLASS_NAMES = "class_names"  # class names by label index (folder names, ...), None when unknown
+TRAIN_CALLBACKS = "callbacks"  # class names of the user's Keras callbacks
 TRAIN_INPUT_RANGE = "input_range"  # [min, max] of the input values fed in training (card: what to feed)
 # Keys of the training record's dataset description (TRAIN_DATASET) that cards read when present.
 DATASET_CLASS_NAMES = "class_names"

@@ -46,3 +46,7 @@ class SurgeryError(HubPublishError):
 
 class BackendError(HubPublishError):
     """The model holds a layer that runs only under another Keras backend (e.g. a TorchModuleWrapper under JAX)."""
+
+
+class DataError(HubPublishError, ValueError):
+    """Training data that cannot be used as given: wrong shapes, label counts, an empty folder, mismatched x/y."""

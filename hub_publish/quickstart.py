@@ -56,7 +56,9 @@ def run(
 
     echo("1/5 training MnistModel on the embedded digits dataset (scikit-learn, 1,797 images)...")
     kwargs = {"epochs": epochs} if epochs else {}
-    folder, record = train_and_package("MnistModel", workdir / "mnist-digits", dataset="digits", verbose=2, **kwargs)
+    # The quickstart replaces its own working folder on each run.
+    folder, record = train_and_package("MnistModel", workdir / "mnist-digits", dataset="digits", verbose=2,
+                                       overwrite=True, **kwargs)
     metrics = record["test_metrics"]
     accuracy = next((v for k, v in metrics.items() if "accuracy" in k), None)
     summary.update(folder=str(folder), test_metrics=metrics)

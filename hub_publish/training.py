@@ -1,26 +1,35 @@
-"""Train a zoo model the way the Keras guide does, and record the run for its model card.
+"""Train any Keras graph model on a built-in dataset or the user's own data, and record the run.
 
 ``train`` compiles the model (``sparse_categorical_crossentropy`` + ``sparse_categorical_accuracy``
-by default, as in the guide), fits it on a `hub_publish.data` pipeline with ``steps_per_epoch`` and
-the test split as validation data, evaluates it on the test split and returns the model with a
-JSON-safe training record. `train_and_package` then writes the model as a hub-publish folder with
-the record in its metadata.
+by default, as in the Keras guide), fits it on `hub_publish.user_data.prepare_data`'s inputs (the
+built-in ``digits`` / ``mnist``, or numpy arrays, a ``tf.data.Dataset``, a
+``keras.utils.PyDataset``, an image folder), validates each epoch on a validation split (never
+the test split), evaluates once on the test split and returns the model with a JSON-safe
+training record. `train_and_package` then writes the model as a hub-publish folder with the
+record in its metadata (and so on its card).
 
 The training record (``metadata.json`` -> ``hub_publish`` -> ``training``) holds, under the
 ``TRAIN_*`` keys of `hub_publish.constants`:
 
 ================================  ==========================================================
-``dataset``                       name, source, split, sizes, classes, image shape
+``dataset``                       name, source, kind, splits, sizes, classes, class names,
+                                  image shape, input dtype and range
 ``num_train_examples``            training examples
-``num_test_examples``             test examples
-``test_split``                    name of the split the test metrics were measured on
-``epochs``, ``batch_size``,       as passed to ``fit``
-``steps_per_epoch``
+``num_validation_examples``       validation examples (0 without validation)
+``num_test_examples``             test examples (0 without a test split)
+``validation_split``              how the validation split was made, in words, or ``None``
+``test_split``                    name of the split the test metrics were measured on, or ``None``
+``class_names``                   class names by label index (folder names...), or ``None``
+``epochs``, ``batch_size``,       as passed to ``fit`` (``batch_size`` is ``None`` when the
+``steps_per_epoch``               data came batched)
 ``optimizer``                     optimizer class name (e.g. ``"Adam"``)
 ``optimizer_config``              ``optimizer.get_config()`` (learning rate, betas, ...)
 ``loss``, ``metrics``             as compiled
+``callbacks``                     class names of the user's callbacks
 ``history``                       ``{metric: [value per epoch]}`` incl. ``val_*``
+``validation_metrics``            ``{metric: value}`` on the validation split after the last epoch
 ``test_metrics``                  ``{metric: value}`` of ``model.evaluate`` on the test split
+                                  (``{}`` without one)
 ``wall_time_s``                   seconds spent in ``fit``
 ``hardware``                      platform, machine, processor, CPU count, Keras devices
 ``backend``                       ``keras.config.backend()``
@@ -31,14 +40,16 @@ The training record (``metadata.json`` -> ``hub_publish`` -> ``training``) holds
 ``seed``                          the seed passed to ``keras.utils.set_random_seed``
 ================================  ==========================================================
 
-The Keras code is backend-agnostic (tf.data only feeds ``fit``), so training works under the
-TensorFlow, JAX and PyTorch backends. ``distribute="mirrored"`` (TensorFlow backend only) trains
-data-parallel with ``tf.distribute.MirroredStrategy`` over every local device (GPUs, or logical
-CPU devices); the model is built, or rebuilt from its config with its weights, inside the
-strategy's scope. What is packaged afterwards is the same format as without it.
+The Keras code is backend-agnostic (tf.data only feeds ``fit``; numpy arrays and PyDataset go to
+Keras directly), so training works under the TensorFlow, JAX and PyTorch backends.
+``distribute="mirrored"`` (TensorFlow backend only) trains data-parallel with
+``tf.distribute.MirroredStrategy`` over every local device (GPUs, or logical CPU devices); the
+model is built, or rebuilt from its config with its weights, inside the strategy's scope. What
+is packaged afterwards is the same format as without it.
 
-Pieces reused by `hub_publish.finetune`: `distribution_strategy`, `strategy_scope`,
-`build_in_scope` and `training_record`.
+Pieces reused by `hub_publish.finetune`: `check_model_fits`, `fit_model`, `evaluate_model`,
+`check_callbacks`, `distribution_strategy`, `strategy_scope`, `build_in_scope` and
+`training_record`.
 """
 
 from __future__ import annotations
@@ -54,8 +65,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hub_publish import constants
 from hub_publish._versions import library_versions
-from hub_publish.data import DEFAULT_BATCH_SIZE, DEFAULT_DATASET, TrainingData, _check_positive_int, load_dataset
-from hub_publish.errors import HubPublishError
+from hub_publish.data import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DATASET,
+    TEST_SPLIT,
+    InputSpec,
+    TrainingData,
+    _check_positive_int,
+)
+from hub_publish.errors import DataError, HubPublishError
+from hub_publish.user_data import prepare_data
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -77,7 +96,7 @@ class TrainingResult(NamedTuple):
     Attributes:
         model: The trained model.
         record: JSON-safe training record (see the module docstring).
-        data: The pipelines the model was trained and evaluated on.
+        data: The inputs the model was trained, validated and evaluated on.
     """
 
     model: "keras.Model"
@@ -86,7 +105,7 @@ class TrainingResult(NamedTuple):
 
     @property
     def test_metrics(self) -> dict[str, float]:
-        """``{metric: value}`` on the test split."""
+        """``{metric: value}`` on the test split (empty without one)."""
         return self.record[constants.TRAIN_TEST_METRICS]
 
 
@@ -97,10 +116,15 @@ class PackagedModel(NamedTuple):
     record: dict[str, Any]
 
 
+# Over ~80 lines only through its Args docstring: the body is ~30 lines.
 def train(
     model: "keras.Model | type | str",
-    dataset: str = DEFAULT_DATASET,
+    dataset: Any = DEFAULT_DATASET,
     *,
+    validation_data: Any = None,
+    validation_split: float | None = None,
+    test_data: Any = None,
+    callbacks: Sequence["keras.callbacks.Callback"] = (),
     epochs: int = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     learning_rate: float | None = DEFAULT_LEARNING_RATE,
@@ -108,30 +132,45 @@ def train(
     loss: str = DEFAULT_LOSS,
     metrics: Sequence[str] = DEFAULT_METRICS,
     seed: int = DEFAULT_SEED,
+    image_size: tuple[int, int] | None = None,
+    dataset_name: str | None = None,
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
     verbose: int | str = "auto",
     distribute: str | None = None,
 ) -> TrainingResult:
-    """Compile, fit and evaluate a model on a `hub_publish.data` dataset, recording the run.
+    """Compile, fit and evaluate a model on a built-in dataset or the user's data, recording the run.
 
     Seeds Python, NumPy and the backend with ``keras.utils.set_random_seed(seed)`` first. Pass a
-    class or a class name rather than an instance to have the weight initialisation seeded too.
-    Dictionary-input models (``MnistDictModel``) get ``{"image": ...}`` batches automatically.
-    The model is (re)compiled; the test split doubles as validation data, as in the guide.
+    class or a class name rather than an instance to have the weight initialisation seeded too;
+    a class (or name) whose constructor takes ``num_classes`` is built with the data's number of
+    classes. Single-input dict models (``MnistDictModel``) get ``{key: x}`` batches automatically.
+    The model is (re)compiled, validated each epoch on the validation split (never the test
+    split) and evaluated once on the test split at the end.
 
     Args:
-        model: A Keras model, a model class, or a registered class name (``"MnistModel"`` or
-            ``"hub_publish>MnistModel"``); classes are built with their default arguments.
-        dataset: ``"digits"`` or ``"mnist"`` (see `hub_publish.data.load_dataset`).
+        model: Any Keras graph model (functional subclass, ``keras.Model(inputs, outputs)``,
+            ``keras.Sequential``), a model class, or a registered class name (``"MnistModel"``
+            or ``"hub_publish>MnistModel"``); classes are built with their default arguments.
+        dataset: ``"digits"`` / ``"mnist"``, numpy arrays ``(x, y)``, a batched ``tf.data.Dataset``
+            of ``(x, y)``, a ``keras.utils.PyDataset`` or an image folder (one subfolder per
+            class). See `hub_publish.user_data.prepare_data`.
+        validation_data: Validation data of the same kind as ``dataset`` (not for built-ins).
+        validation_split: Share of ``dataset`` held out for validation (arrays, image folders and
+            built-ins; default 0.1 there, ``0`` for none).
+        test_data: Test data of the same kind, for the final test metrics only.
+        callbacks: Keras callbacks passed to ``fit`` (recorded by class name).
         epochs: Number of epochs.
-        batch_size: Training batch size.
+        batch_size: Training batch size (ignored for sources that come batched).
         learning_rate: Learning rate of the optimizer named by ``optimizer``; ``None`` keeps
             Keras' default for it. Must be ``None`` when ``optimizer`` is an instance.
         optimizer: Keras optimizer name (``"adam"``, ``"sgd"``, ...) or instance.
         loss: Keras loss name.
         metrics: Keras metric names.
-        seed: Seed of ``keras.utils.set_random_seed`` and of the data shuffle.
+        seed: Seed of ``keras.utils.set_random_seed``, of the data shuffle and of the validation split.
+        image_size: ``(height, width)`` to read an image folder at (default: the model's input
+            size when fixed, else the size of the first image).
+        dataset_name: Name of the data for the record and card (default: derived from it).
         data_dir: tensorflow-datasets data directory for ``mnist``.
         download: Let tensorflow-datasets download ``mnist`` if it is not prepared.
         verbose: Passed to ``fit``.
@@ -140,73 +179,63 @@ def train(
             scope with its weights, and the returned model is that rebuilt copy.
 
     Returns:
-        The trained model, its training record and the data pipelines.
+        The trained model, its training record and the data.
 
     Raises:
-        ValueError: Unknown model name or dataset, bad epochs / batch size / learning rate /
-            optimizer, unknown ``distribute`` value.
+        ValueError: Unknown model name, bad epochs / learning rate / optimizer, unknown
+            ``distribute`` value.
+        hub_publish.errors.DataError: Data the model cannot take (wrong shapes, more classes than
+            the model's outputs, mismatched x / y, an empty folder, ...), one line.
         HubPublishError: ``distribute="mirrored"`` under a backend other than TensorFlow.
         hub_publish.data.DatasetNotAvailableError: ``mnist`` is not prepared locally.
     """
     import keras
 
     epochs = _check_positive_int("epochs", epochs)
-    valid_rate = isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
-    if learning_rate is not None and (isinstance(learning_rate, bool) or not valid_rate):
-        raise ValueError(f"learning_rate must be a positive number or None; got {learning_rate!r}")
+    _check_learning_rate(learning_rate)
+    callbacks = check_callbacks(callbacks)
     strategy = distribution_strategy(distribute)
     keras.utils.set_random_seed(seed)
     rebuild = isinstance(model, keras.Model)  # an instance was built outside any strategy scope
     with strategy_scope(strategy):
-        model = _resolve_model(model)
-        if rebuild:
-            model = build_in_scope(model, strategy)
-        opt = _optimizer(optimizer, learning_rate, strategy)
-        model.compile(optimizer=opt, loss=loss, metrics=list(metrics))
-    data = load_dataset(
-        dataset,
-        batch_size=batch_size,
-        dict_inputs=isinstance(model.input, Mapping),
-        seed=seed,
-        data_dir=data_dir,
-        download=download,
+        built = _resolve_model(model)
+    data = prepare_data(
+        dataset, spec=InputSpec.of(built), validation_data=validation_data, validation_split=validation_split,
+        test_data=test_data, batch_size=batch_size, image_size=image_size, name=dataset_name, seed=seed,
+        data_dir=data_dir, download=download,
     )
-    start = time.perf_counter()
-    history = model.fit(
-        data.train,
-        steps_per_epoch=data.steps_per_epoch,
-        epochs=epochs,
-        validation_data=data.test,
-        shuffle=False,  # the pipeline shuffles
-        verbose=verbose,
-    )
-    wall_time = time.perf_counter() - start
-    test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
+    with strategy_scope(strategy):
+        if not rebuild:
+            built = _with_num_classes(model, built, data.num_classes, seed)
+        elif strategy is not None:
+            built = build_in_scope(built, strategy)
+        check_model_fits(built, data, loss)
+        built.compile(optimizer=_optimizer(optimizer, learning_rate, strategy), loss=loss, metrics=list(metrics))
+    history, wall_time = fit_model(built, data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     record = training_record(
-        model,
-        data,
-        epochs=epochs,
-        loss=loss,
-        metrics=metrics,
-        history=history.history,
-        test_metrics=test_metrics,
-        wall_time=wall_time,
-        seed=seed,
-        strategy=strategy,
+        built, data, epochs=epochs, loss=loss, metrics=metrics, history=history,
+        test_metrics=evaluate_model(built, data), wall_time=wall_time, seed=seed, strategy=strategy,
+        callbacks=callbacks,
     )
-    return TrainingResult(model=model, record=record, data=data)
+    return TrainingResult(model=built, record=record, data=data)
 
 
 def train_and_package(
     model_or_class_name: "keras.Model | type | str",
     output_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
     **train_kwargs: Any,
 ) -> PackagedModel:
     """Train a model with `train` and write it with `hub_publish.packaging.save_pretrained`.
 
+    The data is checked (and the model trained) before anything is written, so bad data leaves
+    no folder behind.
+
     Args:
         model_or_class_name: A model, a model class or a registered class name (see `train`).
         output_dir: Folder to write the packaged model to.
+        overwrite: Replace an existing model folder there (default: refuse).
         **train_kwargs: Passed to `train` (``dataset``, ``epochs``, ``batch_size``, ...).
 
     Returns:
@@ -214,17 +243,127 @@ def train_and_package(
 
     Raises:
         ValueError: See `train`.
+        HubPublishError: ``output_dir`` exists and ``overwrite`` is false, or packaging failed.
     """
     from hub_publish.packaging import save_pretrained
 
+    target = Path(output_dir)
+    replace = check_output_folder(target, overwrite)  # before hours of training, not after
     result = train(model_or_class_name, **train_kwargs)
-    path = save_pretrained(result.model, output_dir, training_record=result.record)
+    path = save_pretrained(result.model, target, training_record=result.record, overwrite=replace)
     return PackagedModel(path=Path(path), record=result.record)
 
 
 # --------------------------------------------------------------------------------------
 # Reusable pieces (also used by hub_publish.finetune)
 # --------------------------------------------------------------------------------------
+
+
+def fit_model(
+    model: "keras.Model",
+    data: TrainingData,
+    *,
+    epochs: int,
+    callbacks: Sequence[Any] = (),
+    verbose: int | str = "auto",
+) -> tuple[dict[str, list[float]], float]:
+    """``model.fit`` on ``data``'s training input, validated on its validation input.
+
+    Returns:
+        ``History.history`` and the seconds spent in ``fit``.
+    """
+    start = time.perf_counter()
+    history = model.fit(**data.fit_args(), epochs=epochs, callbacks=list(callbacks), verbose=verbose)
+    return history.history, time.perf_counter() - start
+
+
+def evaluate_model(model: "keras.Model", data: TrainingData, split: str = TEST_SPLIT) -> dict[str, float]:
+    """``{metric: value}`` of ``model.evaluate`` on ``data``'s test (or validation) split; ``{}`` without one."""
+    args = data.evaluate_args(split)
+    if args is None:
+        return {}
+    return {k: float(v) for k, v in model.evaluate(**args, return_dict=True, verbose=0).items()}
+
+
+def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAULT_LOSS) -> None:
+    """Refuse, in one line, data the model cannot train on: checked before anything is compiled or fit.
+
+    Passes the shapes and dtypes of a two-example sample of the data through the model's graph
+    (so a shape or dtype problem shows up here in the model's own words, not deep inside
+    ``fit``), then compares the labels with
+    the model's outputs: one output per label array, and for ``sparse_categorical_crossentropy``
+    at least as many output units as the data has classes.
+
+    Raises:
+        DataError: The model cannot take the inputs, or the labels do not match its outputs.
+    """
+    import keras
+    import numpy as np
+
+    from hub_publish.data import _one_line
+
+    outputs = model.outputs
+    if data.sample is None:
+        return
+    x, y = data.sample
+    if len(outputs) > 1 and not isinstance(y, (Mapping, list, tuple)):
+        names = ", ".join(t._keras_history.operation.name for t in outputs)
+        raise DataError(
+            f"the model has {len(outputs)} outputs ({names}) but {data.name} gives one label array; train a "
+            "single-output model, or give labels as {output: labels} with a tf.data.Dataset or PyDataset"
+        )
+    # Symbolic (KerasTensors through the graph): shape and dtype errors in the model's own words,
+    # in about a millisecond, without running the model.
+    symbolic = keras.tree.map_structure(lambda a: keras.KerasTensor(np.shape(a), dtype=str(np.asarray(a).dtype)), x)
+    try:
+        model.compute_output_spec(symbolic)
+    except Exception as err:  # noqa: BLE001  (Keras and the backends raise many kinds; the message is kept)
+        raise DataError(f"the model {model.name!r} cannot take the data {data.name!r}: {_one_line(err)}") from None
+    units = outputs[0].shape[-1] if len(outputs) == 1 else None
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "name", "")
+    if units is None or loss_name != "sparse_categorical_crossentropy":
+        return
+    seen = data.num_classes
+    labels = np.asarray(keras.tree.flatten(y)[0])
+    if labels.size and labels.dtype.kind in "iu":
+        seen = max(seen or 0, int(labels.max()) + 1)
+    if seen is not None and seen > units:
+        raise DataError(
+            f"{data.name!r} has {seen} classes but the model's output has {units} units; build the model with "
+            f"{seen} classes (e.g. num_classes={seen}) or fine-tune it with a new head (hub_publish.finetune)"
+        )
+
+
+def check_output_folder(target: Path, overwrite: bool) -> bool:
+    """Refuse an existing, non-empty output folder unless ``overwrite``; the ``overwrite=`` to save with.
+
+    An empty folder (``mkdir out`` first) holds nothing to lose, so it is written into.
+
+    Raises:
+        HubPublishError: ``target`` exists, is not an empty folder, and ``overwrite`` is false.
+    """
+    if not target.exists():
+        return overwrite
+    if target.is_dir() and not any(target.iterdir()):
+        return True
+    if not overwrite:
+        raise HubPublishError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) or choose another folder.")
+    return True
+
+
+def check_callbacks(callbacks: Any) -> list[Any]:
+    """``callbacks`` as a list of Keras callbacks; one clear line otherwise."""
+    import keras
+
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ValueError(f"callbacks must be keras.callbacks.Callback instances; got {callback!r}")
+    return callbacks
 
 
 def training_record(
@@ -239,39 +378,47 @@ def training_record(
     wall_time: float,
     seed: int,
     strategy: Any = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """The JSON-safe training record of a run (see the module docstring for its keys).
 
     Args:
         model: The trained, compiled model (its optimizer is recorded).
-        data: The pipelines it was trained and evaluated on.
+        data: The data it was trained, validated and evaluated on.
         epochs: Epochs run.
         loss: Loss name.
         metrics: Metrics as compiled (names, or metric objects: recorded by name).
         history: ``{metric: [value per epoch]}`` (``History.history``).
-        test_metrics: ``{metric: value}`` on the test split.
+        test_metrics: ``{metric: value}`` on the test split (``{}`` without one).
         wall_time: Seconds spent training.
         seed: Seed of the run.
         strategy: The ``tf.distribute`` strategy used, if any (see `distribution_strategy`).
+        callbacks: The user's callbacks.
 
     Returns:
         The record, ready for ``save_pretrained(training_record=...)``.
     """
     import keras
 
+    validation = {k[len("val_"):]: v[-1] for k, v in history.items() if k.startswith("val_") and v}
     return {
         constants.TRAIN_DATASET: data.describe(),
         constants.TRAIN_NUM_TRAIN_EXAMPLES: data.num_train,
+        constants.TRAIN_NUM_VALIDATION_EXAMPLES: data.num_validation,
         constants.TRAIN_NUM_TEST_EXAMPLES: data.num_test,
+        constants.TRAIN_VALIDATION_SPLIT: data.validation_split,
         constants.TRAIN_TEST_SPLIT: data.test_split,
+        constants.TRAIN_CLASS_NAMES: list(data.class_names) if data.class_names is not None else None,
         constants.TRAIN_EPOCHS: epochs,
         constants.TRAIN_BATCH_SIZE: data.batch_size,
         constants.TRAIN_STEPS_PER_EPOCH: data.steps_per_epoch,
         constants.TRAIN_OPTIMIZER: type(model.optimizer).__name__,
         constants.TRAIN_OPTIMIZER_CONFIG: _json_safe(model.optimizer.get_config()),
-        constants.TRAIN_LOSS: loss,
+        constants.TRAIN_LOSS: loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__),
         constants.TRAIN_METRICS: [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in metrics],
+        constants.TRAIN_CALLBACKS: [type(c).__name__ for c in callbacks],
         constants.TRAIN_HISTORY: _json_safe(history),
+        constants.TRAIN_VALIDATION_METRICS: _json_safe(validation),
         constants.TRAIN_TEST_METRICS: _json_safe(test_metrics),
         constants.TRAIN_WALL_TIME: round(wall_time, 3),
         constants.TRAIN_HARDWARE: _hardware(),
@@ -388,6 +535,32 @@ def _resolve_model(model: Any) -> "keras.Model":
     if isinstance(model, type) and issubclass(model, keras.Model):
         return model()
     raise ValueError(f"model must be a keras.Model, a model class or a class name; got {model!r}")
+
+
+def _with_num_classes(requested: Any, model: "keras.Model", num_classes: int | None, seed: int) -> "keras.Model":
+    """``model`` rebuilt with ``num_classes=`` when its class takes it and the data has another class count."""
+    import inspect
+
+    import keras
+
+    units = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
+    if not num_classes or units is None or units == num_classes or num_classes < 2:
+        return model
+    cls = type(model)
+    try:
+        takes = "num_classes" in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        return model
+    keras.utils.set_random_seed(seed)  # the same initialisation as a first build
+    return cls(num_classes=num_classes)
+
+
+def _check_learning_rate(learning_rate: Any) -> None:
+    valid_rate = isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
+    if learning_rate is not None and (isinstance(learning_rate, bool) or not valid_rate):
+        raise ValueError(f"learning_rate must be a positive number or None; got {learning_rate!r}")
 
 
 def _optimizer(optimizer: Any, learning_rate: float | None, strategy: Any = None) -> "keras.optimizers.Optimizer":

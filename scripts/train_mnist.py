@@ -6,6 +6,7 @@ Examples::
     python scripts/train_mnist.py out/mnist-digits
     python scripts/train_mnist.py out/mnist-dict --model MnistDictModel --epochs 10
     python scripts/train_mnist.py out/mnist --dataset mnist --data-dir ~/tensorflow_datasets
+    python scripts/train_mnist.py out/mine --data my_images --validation-split 0.2
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory (mnist)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download mnist")
+    parser.add_argument("--data", default=None, help="folder of images, one subfolder per class (instead of --dataset)")
+    parser.add_argument("--validation-split", type=float, default=None, help="share held out for validation (0.1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
 
@@ -48,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         path, record = train_and_package(
             args.model,
             args.output_dir,
-            dataset=args.dataset,
+            dataset=args.data if args.data is not None else args.dataset,
+            validation_split=args.validation_split,
+            overwrite=args.overwrite,
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     metrics = record[constants.TRAIN_TEST_METRICS]
     accuracy = metrics.get("sparse_categorical_accuracy")
-    print(f"saved {args.model} trained on {args.dataset} to {path}")
+    print(f"saved {args.model} trained on {record[constants.TRAIN_DATASET]['name']} to {path}")
     print(
         f"test accuracy: {accuracy:.4f}" if accuracy is not None else f"test metrics: {metrics}",
         f"({record[constants.TRAIN_WALL_TIME]:.1f} s training)",

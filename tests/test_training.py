@@ -59,8 +59,12 @@ def test_record_is_complete_and_json_safe(digits_run):
     _check_record(record, epochs=record[constants.TRAIN_EPOCHS])
     assert record[constants.TRAIN_DATASET]["name"] == "digits"
     assert record[constants.TRAIN_DATASET]["source"] == "sklearn.datasets.load_digits"
-    assert (record[constants.TRAIN_NUM_TRAIN_EXAMPLES], record[constants.TRAIN_NUM_TEST_EXAMPLES]) == (1437, 360)
+    # 1,437 training digits, of which 10% (stratified) validate each epoch; the 360 test digits
+    # are only used for the final test metrics.
+    sizes = (constants.TRAIN_NUM_TRAIN_EXAMPLES, constants.TRAIN_NUM_VALIDATION_EXAMPLES, constants.TRAIN_NUM_TEST_EXAMPLES)
+    assert tuple(record[k] for k in sizes) == (1293, 144, 360)
     assert record[constants.TRAIN_TEST_SPLIT] == "test"
+    assert record[constants.TRAIN_VALIDATION_SPLIT].startswith("10% of the training split, stratified")
     assert record[constants.TRAIN_OPTIMIZER] == "Adam"
     assert record[constants.TRAIN_OPTIMIZER_CONFIG]["learning_rate"] == pytest.approx(2e-3)
     assert record[constants.TRAIN_LOSS] == "sparse_categorical_crossentropy"
@@ -95,8 +99,10 @@ def test_mnist_under_tfds_mock_data(tmp_path):
     _check_record(record, epochs=2)
     assert record[constants.TRAIN_DATASET]["name"] == "mnist"
     assert record[constants.TRAIN_DATASET]["image_shape"] == [28, 28, 1]
-    assert record[constants.TRAIN_STEPS_PER_EPOCH] == 4
-    assert (record[constants.TRAIN_NUM_TRAIN_EXAMPLES], record[constants.TRAIN_NUM_TEST_EXAMPLES]) == (64, 64)
+    # 64 mock training examples: the first 6 (10%) validate, 58 train in 3 batches of 16.
+    assert record[constants.TRAIN_STEPS_PER_EPOCH] == 3
+    sizes = (constants.TRAIN_NUM_TRAIN_EXAMPLES, constants.TRAIN_NUM_VALIDATION_EXAMPLES, constants.TRAIN_NUM_TEST_EXAMPLES)
+    assert tuple(record[k] for k in sizes) == (58, 6, 64)
 
 
 @pytest.mark.parametrize(
@@ -149,3 +155,23 @@ def test_script_trains_and_packages(tmp_path, capsys):
 
     assert module.main([str(tmp_path / "bad"), "--batch-size", "0"]) == 1
     assert "batch_size must be a positive integer" in capsys.readouterr().err
+
+
+def test_bench_training_quick_mode_runs(tmp_path, capsys):
+    """scripts/bench_training.py prints min/median per side and the ratio, and writes JSON (no timing asserted)."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_training.py"
+    spec = spec_from_file_location("bench_training", script)
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "bench.json"
+    assert module.main(["--quick", "--epochs", "1", "--rounds", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["measures"]) == {"end_to_end", "fit"} and result["epochs"] == 1
+    for row in result["measures"].values():
+        assert set(row) == {"guide", "hub-publish", "ratio_median", "ratio_min"}
+        assert row["ratio_median"] > 0 and len(row["guide"]["runs"]) == len(row["hub-publish"]["runs"]) == 1
+    printed = capsys.readouterr().out
+    assert "guide med" in printed and "ratio (med)" in printed and str(out) in printed
