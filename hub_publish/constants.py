@@ -80,9 +80,9 @@ TRAIN_VALIDATION_SPLIT = "validation_split"  # how the validation split was made
 TRAIN_VALIDATION_METRICS = "validation_metrics"  # {metric: value} on the validation split after the last epoch
 TRAIN_CLASS_NAMES = "class_names"  # class names by label index (folder names, ...), None when unknown
 TRAIN_CALLBACKS = "callbacks"  # class names of the user's Keras callbacks
-TRAIN_INPUT_RANGE = "input_range"  # [min, max] of the input values fed in training (card: what to feed)
 # Keys of the training record's dataset description (TRAIN_DATASET) that cards read when present.
 DATASET_CLASS_NAMES = "class_names"
+DATASET_INPUT_RANGE = "input_range"  # [min, max] of the input values fed in training (card: what to feed)
 
 # --------------------------------------------------------------------------------------
 # Keras backends (see hub_publish.backends and docs/backends.md)

@@ -231,7 +231,7 @@ class TrainingData:
             constants.TRAIN_CLASS_NAMES: list(self.class_names) if self.class_names is not None else None,
             "image_shape": list(self.image_shape) if self.image_shape is not None else None,
             "image_dtype": self.input_dtype,
-            constants.TRAIN_INPUT_RANGE: list(self.input_range) if self.input_range is not None else None,
+            constants.DATASET_INPUT_RANGE: list(self.input_range) if self.input_range is not None else None,
             "dict_inputs": self.dict_inputs,
         }
 

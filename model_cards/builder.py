@@ -580,8 +580,7 @@ def _input_info(training: Mapping[str, Any], dataset: Mapping[str, Any] | None, 
     """The value range and layout the model was trained on, in words (from the record, else the known dataset)."""
     name = (dataset or {}).get("name", "")
     known = KNOWN_INPUTS.get(name, {})
-    value_range = (training.get(constants.TRAIN_INPUT_RANGE) or (dataset or {}).get(constants.TRAIN_INPUT_RANGE)
-                   or known.get("range"))
+    value_range = (dataset or {}).get(constants.DATASET_INPUT_RANGE) or known.get("range")
     if not (isinstance(value_range, (list, tuple)) and len(value_range) == 2):
         return {"range": None, "range_text": None, "text": None, "convert_digits": False}
     dtype = inputs[0].get("dtype") if inputs else None
