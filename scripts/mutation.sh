@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Mutation testing of the security- and integrity-critical modules with mutmut (issue 14).
+#
+#   scripts/mutation.sh                 every module below, one after the other
+#   scripts/mutation.sh auth merge      only these modules
+#   MUTATION_SAMPLE='hub_publish.loading.x__is_trusted__mutmut_*' scripts/mutation.sh loading
+#                                       only the mutants matching the glob (the CI smoke run)
+#   MUTATION_JOBS=2                     parallel mutant runs (default 1: the machines are shared)
+#
+# Each module runs in a throw-away copy of the working tree (tracked and untracked, not ignored,
+# files), with mutmut's config ([tool.mutmut] in pyproject.toml) narrowed to that module and its
+# fast tests. PYTHONPATH points at the copy's mutants/ folder so that child processes (a server
+# started by a test, a CLI run) import the mutated code too, and MUTANT_UNDER_TEST (set by mutmut)
+# switches the mutant on in them as well. Prints "<module>: killed/total (score%)" per module and
+# writes the surviving mutants, each with its diff, to .mutation/<module>.txt. The scores and the
+# accepted survivors are recorded in docs/testing.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+py=${PYTHON:-}
+if [ -z "$py" ]; then
+  if [ -x .venv/bin/python ]; then py=$root/.venv/bin/python; else py=$(command -v python3); fi
+fi
+mutmut=$(dirname "$py")/mutmut
+
+declare -A FILES=(
+  [auth]="hub_publish/server/auth.py"
+  [storage]="hub_publish/server/storage.py"
+  [loading]="hub_publish/loading.py"
+  [merge]="model_cards/merge.py"
+  [sanitizer]="hub_publish/server/preview.py"
+)
+declare -A TESTS=(
+  [auth]="tests/test_unit_auth.py tests/test_rules.py tests/test_auth_matrix.py"
+  [storage]="tests/test_unit_storage.py tests/test_auth_matrix.py"
+  [loading]="tests/test_unit_loading.py tests/test_rules.py tests/test_loading_safety.py"
+  [merge]="tests/test_unit_merge.py"
+  [sanitizer]="tests/test_unit_sanitizer.py"
+)
+modules=("$@")
+[ ${#modules[@]} -gt 0 ] || modules=(auth storage loading merge sanitizer)
+mkdir -p "$root/.mutation"
+
+for module in "${modules[@]}"; do
+  file=${FILES[$module]:?unknown module $module (one of: ${!FILES[*]})}
+  work=$(mktemp -d "${TMPDIR:-/tmp}/hub-publish-mutation-$module.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work" 2>/dev/null || true
+  (
+    cd "$work"
+    # Narrow the config to this module and its tests (the lists are one line each in pyproject.toml).
+    "$py" - "$file" ${TESTS[$module]} <<'PY'
+import re, sys
+from pathlib import Path
+path = Path("pyproject.toml")
+text = path.read_text()
+module, tests = sys.argv[1], sys.argv[2:]
+text = re.sub(r"(?m)^only_mutate = .*$", f"only_mutate = [{module!r}]".replace("'", '"'), text)
+text = re.sub(r"(?m)^pytest_add_cli_args_test_selection = .*$",
+              "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]", text)
+path.write_text(text)
+PY
+    # mutants/ must exist before Python starts: a PYTHONPATH entry missing at start-up is cached as
+    # "nothing here", and the package would then be imported from an editable install elsewhere.
+    mkdir -p mutants
+    export PYTHONPATH=$work/mutants
+    export HF_HUB_DISABLE_TELEMETRY=1
+    sample=()
+    [ -n "${MUTATION_SAMPLE:-}" ] && sample=("$MUTATION_SAMPLE")
+    "$mutmut" run --max-children "${MUTATION_JOBS:-1}" "${sample[@]}" >"$root/.mutation/$module.log" 2>&1 || {
+      echo "$module: mutmut failed, see .mutation/$module.log" >&2; tail -20 "$root/.mutation/$module.log" >&2; exit 1; }
+    "$mutmut" results --all true >"$root/.mutation/$module.results" 2>&1
+    "$py" - "$module" "$root/.mutation" <<'PY'
+import re, subprocess, sys
+from collections import Counter
+from pathlib import Path
+module, out = sys.argv[1], Path(sys.argv[2])
+rows = [m.groups() for m in re.finditer(r"^\s+(\S+): (.+)$", (out / f"{module}.results").read_text(), re.M)]
+counts = Counter(status for _, status in rows)
+tested = sum(counts.values()) - counts["not checked"] - counts["skipped"]
+killed = counts["killed"] + counts["timeout"]
+score = 100.0 * killed / tested if tested else 0.0
+by_function = Counter()
+killed_by_function = Counter()
+for name, status in rows:
+    fn = re.sub(r"__mutmut_\d+$", "", name.rsplit(".", 1)[-1])
+    by_function[fn] += status not in ("not checked", "skipped")
+    killed_by_function[fn] += status in ("killed", "timeout")
+survivors = [name for name, status in rows if status not in ("killed", "timeout", "not checked", "skipped")]
+with open(out / f"{module}.txt", "w") as f:
+    f.write(f"{module}: {killed}/{tested} killed ({score:.1f}%) {dict(counts)}\n\n")
+    f.write("per function: " + ", ".join(f"{fn} {killed_by_function[fn]}/{n}" for fn, n in sorted(by_function.items())) + "\n\n")
+    for name in survivors:
+        diff = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "show", name], capture_output=True, text=True).stdout
+        f.write(diff + "\n")
+print(f"{module}: {killed}/{tested} killed ({score:.1f}%) {dict(counts)}")
+PY
+  )
+  rm -rf "$work"
+  trap - EXIT
+done
