@@ -150,6 +150,23 @@ def test_blob_writer_stores_only_verified_content(store):
     assert _tmp_files(store) == []
 
 
+def test_blobs_sharing_a_folder(store):
+    """Two blobs whose sha256 start alike share blobs/<2 hex>/: both writers store into it."""
+    seen: dict[str, bytes] = {}
+    for i in range(2000):
+        content = b"%d" % i
+        prefix = hashlib.sha256(content).hexdigest()[:2]
+        if prefix in seen:
+            first, second = seen[prefix], content
+            break
+        seen[prefix] = content
+    for content in (first, second):
+        writer = store.blob_writer()
+        writer.write(content)
+        assert store.blob_path(writer.finish()).read_bytes() == content
+    assert len(list(store.blob_path(hashlib.sha256(first).hexdigest()).parent.iterdir())) == 2
+
+
 def test_blob_writer_refuses_a_size_mismatch(store):
     writer = store.blob_writer()
     writer.write(b"abc")
@@ -202,7 +219,12 @@ def test_create_repo_has_the_initial_commit(store):
     refs = store.refs(REPO)
     assert list(refs) == ["heads", "pulls", "tags"] and refs["tags"] == {} and refs["pulls"] == {}
     head = store.commit(REPO, refs["heads"]["main"])
-    assert head.parents == () and head.title == "initial commit" and head.author == "alice"
+    assert head.parents == () and head.title == "initial commit" and head.author == "alice" and head.message == ""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", meta.created_at)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", head.date)
+    repo_dir = store.root / "repos" / "alice" / "model"
+    assert sorted(os.listdir(repo_dir)) == ["commits", "refs.json", "repo.json"]
+    assert os.listdir(repo_dir / "commits") == [f"{head.id}.json"]
     content = DEFAULT_GITATTRIBUTES.encode()
     assert head.files == {".gitattributes": FileEntry(hashlib.sha256(content).hexdigest(), len(content),
                                                        git_blob_oid(content), False)}
@@ -307,7 +329,7 @@ def test_branches(store, repo):
         store.create_branch(REPO, "dev", None)
     with pytest.raises(RevisionNotFound, match=r"^Invalid rev id: nowhere$"):
         store.create_branch(REPO, "new", "nowhere")
-    with pytest.raises(BadRequest, match=r"branch"):
+    with pytest.raises(BadRequest, match=r"^Invalid branch name 'bad\.\.name'"):
         store.create_branch(REPO, "bad..name", None)
     store.delete_branch(REPO, "dev")
     assert sorted(store.refs(REPO)["heads"]) == ["main", "old"]
@@ -322,7 +344,7 @@ def test_tags(store, repo):
     with pytest.raises(Conflict, match=r"^Tag 'v1' already exists\.$"):
         store.create_tag(REPO, "v1", "main")
     assert store.refs(REPO)["tags"] == {"v1": repo["initial"]}
-    with pytest.raises(BadRequest, match=r"tag"):
+    with pytest.raises(BadRequest, match=r"^Invalid tag name 'bad\.\.tag'"):
         store.create_tag(REPO, "bad..tag", "main")
     with pytest.raises(RevisionNotFound, match=r"^Invalid rev id: nowhere$"):
         store.create_tag(REPO, "v2", "nowhere")
@@ -369,6 +391,10 @@ def test_create_commit_adds_replaces_and_deletes(store, repo):
     c5 = _commit(store, [_add(store, "n/a.txt", b"1"), _add(store, "n/b.txt", b"2"), _add(store, "nn.txt", b"3"),
                          DeleteFolder("n")])
     assert sorted(c5.files) == [".gitattributes", "nn.txt"]  # the folder prefix is n/, not n*
+    # folder names are taken as they are (a trailing space or letter is part of the name)
+    c6 = _commit(store, [_add(store, "sp /a.txt", b"1"), _add(store, "sp/b.txt", b"2"), _add(store, "boX/c.txt", b"3"),
+                         _add(store, "bo/d.txt", b"4"), DeleteFolder("sp "), DeleteFolder("boX")])
+    assert sorted(c6.files) == [".gitattributes", "bo/d.txt", "nn.txt", "sp/b.txt"]
     assert [c.id for c in store.history(REPO, c5.id)][:3] == [c5.id, c4.id, c3.id]
 
 
@@ -403,6 +429,10 @@ def test_create_commit_with_a_stale_parent_is_refused(store, repo):
         (lambda s: [_add(s, "d/f.txt", b"f"), _add(s, "d", b"file")], BadRequest,
          r"^Cannot add file 'd': a folder of that name exists\.$"),
         (lambda s: [_add(s, "a.txt/f.txt", b"f")], BadRequest, r"^Cannot add 'a.txt/f.txt': 'a.txt' is a file\.$"),
+        (lambda s: [_add(s, "p/q/r", b"q"), _add(s, "p/q/r/s.txt", b"s")], BadRequest,
+         r"^Cannot add 'p/q/r/s.txt': 'p/q/r' is a file\.$"),
+        (lambda s: [_add(s, "u/v/w", b"w"), _add(s, "u/v/w/x/y.txt", b"y")], BadRequest,
+         r"^Cannot add 'u/v/w/x/y.txt': 'u/v/w' is a file\.$"),
         (lambda s: [_add(s, "x/y/z.txt", b"z"), DeleteFolder("x/y"), _add(s, "x", b"x"), _add(s, "x/q/r.txt", b"r")],
          BadRequest, r"^Cannot add 'x/q/r.txt': 'x' is a file\.$"),
         (lambda s: [AddFile("../evil", "0" * 64, 1, False, "o")], BadRequest, r"\.\."),
