@@ -141,6 +141,11 @@ def test_merge_metadata_rule():
         ROOT: {"new": "hashes"},
     }
     assert ROOT not in merge_metadata({"license": "mit", ROOT: {"old": 1}}, {"license": "x"})
+    # the generated model-index (listed first) does not stop the other fields from merging
+    index = ModelCardData(model_name="m", eval_results=[EvalResult(
+        task_type="t", dataset_type="d", dataset_name="D", metric_type="acc", metric_value=0.5)]).to_dict()
+    merged = merge_metadata({"license": "mit"}, {**index, "tags": ["keras"], "license": "apache-2.0"})
+    assert merged["tags"] == ["keras"] and merged["license"] == "mit" and merged["model-index"] == index["model-index"]
 
 
 def test_merge_metadata_eval_results_updated_in_place_or_appended():
@@ -158,6 +163,18 @@ def test_merge_metadata_eval_results_updated_in_place_or_appended():
     assert "model-index" not in merge_metadata({"license": "mit"}, {"license": "x"})
 
 
+BROKEN_INDEX = "model-index:\n- name: m\n  results:\n  - task: {type: image-classification}\n"
+
+
+def test_merge_tolerates_malformed_author_metadata():
+    """An author's model-index that huggingface_hub cannot parse does not stop the merge."""
+    author = ModelCard(f"---\nlicense: mit\n{BROKEN_INDEX}---\n# Mine\n", ignore_metadata_errors=True)
+    new = _card("\n# new\n", 0.9, license="apache-2.0")
+    card, outcome = merge_cards(author, new)
+    assert outcome == MERGED and card.text.strip() == "# Mine" and card.data.license == "mit"
+    assert [r.metric_value for r in card.data.eval_results] == [0.9]
+
+
 def test_fill_repo_id_only_in_an_unedited_generated_body():
     generated = _card("\nload it: hub_publish.from_pretrained(\"your-name/my-model\") or your-name/other.v2\n")
     filled = _fill_repo_id(ModelCard(str(generated)), "alice/real")
@@ -165,7 +182,8 @@ def test_fill_repo_id_only_in_an_unedited_generated_body():
     assert edits(ModelCard(str(filled))) == (False, False)  # the recorded body hash follows
     edited = ModelCard(str(generated))
     edited.text += "\nmine: your-name/x\n"
-    assert _fill_repo_id(edited, "alice/real").text == edited.text
+    before = edited.text
+    assert _fill_repo_id(edited, "alice/real").text == before  # the author's words are not touched
     plain = _card("\nno placeholder here\n")
     assert _fill_repo_id(plain, "alice/real") is plain and edits(plain) == (False, False)
 
@@ -202,8 +220,10 @@ def test_sync_card_with_hub(hub, tmp_path):
     assert f"use {repo}" in first and "your-name" not in first
     api.upload_file(path_or_fileobj=first.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
 
-    assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo) == REPLACED
-    assert (folder / constants.CARD_FILE).read_text() == first  # unchanged file: not rewritten
+    stamp_before = (folder / constants.CARD_FILE).stat().st_mtime_ns
+    assert sync_card_with_hub(folder, api=api, repo_id=repo) == REPLACED
+    assert (folder / constants.CARD_FILE).read_text() == first
+    assert (folder / constants.CARD_FILE).stat().st_mtime_ns == stamp_before  # unchanged: not rewritten
 
     edited = ModelCard(first)
     edited.data.license = "mit"
@@ -220,6 +240,37 @@ def test_sync_card_with_hub(hub, tmp_path):
     assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo, revision="nowhere") == NEW
 
 
+def test_sync_with_a_private_repo_uses_the_token_and_leaves_no_cache(hub, tmp_path):
+    from huggingface_hub import constants as hf_constants
+
+    api = HfApi(endpoint=hub.endpoint, token=TOKENS["alice"])
+    repo = f"alice/private-sync-{os.urandom(4).hex()}"
+    api.create_repo(repo, private=True)
+    edited = _card("\n# generated\n", license="apache-2.0")
+    edited.data.license = "mit"
+    api.upload_file(path_or_fileobj=str(edited).encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
+    cache = Path(hf_constants.HF_HUB_CACHE)
+    before = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+    folder = _folder(tmp_path, _card("\n# generated\n", license="apache-2.0"))
+    assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
+    assert ModelCard.load(folder / constants.CARD_FILE).data.license == "mit"
+    after = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+    assert after == before  # the Hub's card was read through a throw-away cache
+
+
+def test_sync_with_malformed_metadata_on_both_sides(hub, tmp_path):
+    api = HfApi(endpoint=hub.endpoint, token=TOKENS["alice"])
+    repo = f"alice/broken-{os.urandom(4).hex()}"
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=f"---\nlicense: mit\n{BROKEN_INDEX}---\n# Mine\n".encode(),
+                    path_in_repo=constants.CARD_FILE, repo_id=repo)
+    folder = _folder(tmp_path, None)
+    (folder / constants.CARD_FILE).write_text(f"---\nlicense: apache-2.0\n{BROKEN_INDEX}---\n# generated\n")
+    assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
+    merged = (folder / constants.CARD_FILE).read_text()
+    assert "license: mit" in merged and merged.rstrip().endswith("# Mine")
+
+
 def test_sync_keeps_an_authors_card_whose_yaml_is_not_a_mapping(hub, tmp_path):
     api = HfApi(endpoint=hub.endpoint, token=TOKENS["alice"])
     repo = f"alice/sync-{os.urandom(4).hex()}"
@@ -232,12 +283,12 @@ def test_sync_keeps_an_authors_card_whose_yaml_is_not_a_mapping(hub, tmp_path):
 
     lines = [{"key": "header", "value": {"summary": "card"}},
              {"key": "file", "value": {"path": constants.CARD_FILE, "encoding": "base64",
-                                       "content": base64.b64encode(b"---\n- just\n- a list\n---\n# Author's words\n").decode()}}]
+                                       "content": base64.b64encode("\ufeff---\n- just\n- a list\n---\n# Author's words\n".encode()).decode()}}]
     r = httpx2.post(f"{hub.endpoint}/api/models/{repo}/commit/main", content="\n".join(json.dumps(x) for x in lines),
                     headers={"authorization": f"Bearer {TOKENS['alice']}", "content-type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
     folder = _folder(tmp_path, _card("\n# generated\n", license="apache-2.0"))
     assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
     merged = ModelCard.load(folder / constants.CARD_FILE)
-    assert merged.text.strip() == "# Author's words"
+    assert merged.text.strip() == "# Author's words"  # the byte-order mark and the list YAML are gone
     assert merged.data.license == "apache-2.0" and merged.data.library_name == "keras"
