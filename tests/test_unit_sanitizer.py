@@ -345,3 +345,96 @@ def test_page_route(hub):
     with httpx2.Client(base_url=hub.endpoint) as http:
         assert http.get(f"/{repo}").status_code == 404
         assert http.get(f"/{repo}", headers={"authorization": f"Bearer {TOKENS['alice']}"}).status_code == 200
+
+
+def _main(html: str) -> str:
+    return html.split('<main class="card" id="hp-card">', 1)[1].split("</main>", 1)[0].strip()
+
+
+def test_render_model_page_structure_at_a_pinned_revision():
+    refs = {"heads": {"main": SHA, "dev": SHA}, "tags": {"v1": SHA}}
+    commit = _commit({"README.md": 10, "config.json": 1536, "w.weights.h5": 2048})
+    html = p.render_model_page(repo_id="alice/m", revision="v1", commit=commit, refs=refs, private=False,
+                               card_text="---\nlicense: mit\n---\n# Title\n\nsee [the config](config.json)\n",
+                               endpoint="http://hub:1")
+    assert "<title>alice/m @ v1 · hub-publish Hub</title>" in html
+    assert '<h1 id="hp-repo-id">alice/m</h1>' in html
+    assert f'tag <strong>v1</strong> at commit <code id="hp-commit-id" title="Upload &lt;b&gt;model&lt;/b&gt;">{SHA}</code>' in html
+    assert '<a href="/alice/m?revision=dev">dev</a><a href="/alice/m?revision=main">main</a>' in html
+    assert "· tags:" in html and "<strong>v1</strong>" in html
+    assert _main(html) == ('<h1 id="title">Title</h1>\n<p>see <a href="/alice/m/resolve/' + SHA
+                           + '/config.json">the config</a></p>')
+    assert "# export HF_ENDPOINT=http://hub:1" in html
+    assert 'hub_publish.from_pretrained(&#34;alice/m&#34;, revision=&#34;v1&#34;)' in html
+    assert "Files <span class=\"badge\">3 · 3.5 KiB</span>" in html  # 10 + 1536 + 2048 bytes
+
+
+def test_render_model_page_on_main_without_tags_or_card():
+    html = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"config.json": 3}),
+                               refs={"heads": {"main": SHA}}, private=False, card_text=None, endpoint="http://h")
+    assert "<title>alice/m · hub-publish Hub</title>" in html
+    assert "branch <strong>main</strong> at commit" in html and "tags:" not in html
+    assert _main(html) == '<p class="note">This repo has no model card (README.md) at this revision.</p>'
+    assert 'hub_publish.from_pretrained(&#34;alice/m&#34;)\n' in html
+    huge = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"config.json": 3}),
+                               refs={"heads": {"main": SHA}}, private=False, card_text=None, endpoint="http://h",
+                               card_too_large=True)
+    assert _main(huge) == '<p class="note">README.md is too large to be shown here; download it from the file list.</p>'
+    empty = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"README.md": 0}),
+                                refs={"heads": {"main": SHA}}, private=False, card_text="", endpoint="http://h")
+    assert _main(empty) == ""
+    at_commit = p.render_model_page(repo_id="alice/m", revision=SHA, commit=_commit({}), refs={"heads": {"main": SHA}},
+                                    private=False, card_text=None, endpoint="http://h")
+    assert f"commit <strong>{SHA}</strong>" in at_commit
+
+
+def test_error_page_content():
+    body = p.error_page(403, "No.").body.decode()
+    assert "<title>403 · hub-publish Hub</title>" in body and '<p id="hp-error">No.</p>' in body
+    assert f"hub-publish {__version__} embedded Hub" in body
+
+
+def test_render_card_edges():
+    # a heading as the very last token, an image without src, a link without href
+    assert render("# End") == '<h1 id="end">End</h1>\n'
+    assert render("![]()") == '<p><img alt="" /></p>\n'
+    assert render("![out](../outside.png)") == '<p><img alt="out" /></p>\n'  # the unsafe src is removed
+    assert render("[x]()") == '<p><a href="">x</a></p>\n'
+    # reference-style links use the parser's env
+    assert render("[ref]\n\n[ref]: https://keras.io\n") == (
+        '<p><a href="https://keras.io" rel="nofollow noopener noreferrer">ref</a></p>\n')
+    assert render("[ref][r]\n\n[r]: config.json\n", files={"config.json"}) == (
+        f'<p><a href="/alice/m/resolve/{SHA}/config.json">ref</a></p>\n')
+
+
+def test_front_matter_body_is_kept_verbatim():
+    assert p.split_front_matter("---\na: 1\n---\nline 1\nline 2\n") == ({"a": 1}, "line 1\nline 2\n")
+
+
+def test_eval_results_keep_going_after_a_metric_without_value():
+    metadata = {"model-index": [{"results": [{"metrics": [{"type": "skip"}, {"type": "kept", "value": 2}]}]}]}
+    assert [r["metric"] for r in p.eval_results(metadata)] == ["kept"]
+
+
+def test_repo_path_edge_cases():
+    assert p._repo_path("https:a.png") is None  # a scheme without netloc
+    assert p._repo_path("//host") is None
+    assert p._repo_path("a/../..") is None
+    assert p._link_href("XX#XX", file_url, set()) == "XX#XX" and p._link_href("#", file_url, set()) == "#"
+
+
+def test_card_text(tmp_path):
+    from hub_publish.server.storage import Storage
+
+    store = Storage(tmp_path / "data")
+    small = store.put_blob("# héllo \xff".encode("utf-8") + b"\xff")
+    big = store.put_blob(b"x" * (p.MAX_CARD_BYTES + 1))
+    limit = store.put_blob(b"y" * p.MAX_CARD_BYTES)
+
+    def commit(sha, size):
+        return Commit(SHA, (), {"README.md": FileEntry(sha, size, "o", False)}, "t", "", "a", "d")
+
+    assert p._card_text(store, Commit(SHA, (), {}, "t", "", "a", "d")) == (None, False)
+    assert p._card_text(store, commit(small, 14)) == ("# héllo \xff\ufffd", False)
+    assert p._card_text(store, commit(big, p.MAX_CARD_BYTES + 1)) == (None, True)
+    assert p._card_text(store, commit(limit, p.MAX_CARD_BYTES)) == ("y" * p.MAX_CARD_BYTES, False)
