@@ -6,6 +6,8 @@
 #   MUTATION_SAMPLE='hub_publish.loading.x__is_trusted__mutmut_*' scripts/mutation.sh loading
 #                                       only the mutants matching the glob (the CI smoke run)
 #   MUTATION_JOBS=2                     parallel mutant runs (default 1: the machines are shared)
+#   MUTATION_TESTS='tests/x.py ...'     run these tests instead of the module's list below
+#   MUTATION_OUT=dir                    where the reports go (default .mutation/)
 #
 # Each module runs in a throw-away copy of the working tree (tracked and untracked, not ignored,
 # files), with mutmut's config ([tool.mutmut] in pyproject.toml) narrowed to that module and its
@@ -30,16 +32,20 @@ declare -A FILES=(
   [merge]="model_cards/merge.py"
   [sanitizer]="hub_publish/server/preview.py"
 )
+# The fast tests of each module. Not here: tests whose child processes run with another working
+# directory (e.g. test_loading_safety's class-free check): under mutmut the child would run the
+# mutated code in "stats" mode, which needs the copy's pyproject.toml in its working directory.
 declare -A TESTS=(
-  [auth]="tests/test_unit_auth.py tests/test_rules.py tests/test_auth_matrix.py"
-  [storage]="tests/test_unit_storage.py tests/test_auth_matrix.py"
-  [loading]="tests/test_unit_loading.py tests/test_rules.py tests/test_loading_safety.py"
+  [auth]="tests/test_unit_auth.py tests/test_auth_matrix.py"
+  [storage]="tests/test_unit_storage.py"
+  [loading]="tests/test_unit_loading.py tests/test_rules.py"
   [merge]="tests/test_unit_merge.py"
   [sanitizer]="tests/test_unit_sanitizer.py"
 )
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=(auth storage loading merge sanitizer)
-mkdir -p "$root/.mutation"
+out=${MUTATION_OUT:-$root/.mutation}
+mkdir -p "$out"
 
 for module in "${modules[@]}"; do
   file=${FILES[$module]:?unknown module $module (one of: ${!FILES[*]})}
@@ -49,7 +55,7 @@ for module in "${modules[@]}"; do
   (
     cd "$work"
     # Narrow the config to this module and its tests (the lists are one line each in pyproject.toml).
-    "$py" - "$file" ${TESTS[$module]} <<'PY'
+    "$py" - "$file" ${MUTATION_TESTS:-${TESTS[$module]}} <<'PY'
 import re, sys
 from pathlib import Path
 path = Path("pyproject.toml")
@@ -67,10 +73,10 @@ PY
     export HF_HUB_DISABLE_TELEMETRY=1
     sample=()
     [ -n "${MUTATION_SAMPLE:-}" ] && sample=("$MUTATION_SAMPLE")
-    "$mutmut" run --max-children "${MUTATION_JOBS:-1}" "${sample[@]}" >"$root/.mutation/$module.log" 2>&1 || {
-      echo "$module: mutmut failed, see .mutation/$module.log" >&2; tail -20 "$root/.mutation/$module.log" >&2; exit 1; }
-    "$mutmut" results --all true >"$root/.mutation/$module.results" 2>&1
-    "$py" - "$module" "$root/.mutation" <<'PY'
+    "$mutmut" run --max-children "${MUTATION_JOBS:-1}" "${sample[@]}" >"$out/$module.log" 2>&1 || {
+      echo "$module: mutmut failed, see $out/$module.log" >&2; tail -20 "$out/$module.log" >&2; exit 1; }
+    "$mutmut" results --all true >"$out/$module.results" 2>&1
+    "$py" - "$module" "$out" <<'PY'
 import re, subprocess, sys
 from collections import Counter
 from pathlib import Path
