@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -249,12 +250,30 @@ def tiny_folder(tmp_path) -> Path:
 EVIL_MODULE = 'from pathlib import Path\nPath(__file__).with_suffix(".imported").write_text("ran")\n'
 
 
+def _fresh_modules(monkeypatch, *packages: str) -> None:
+    """Forget the test's throw-away packages before and after it: an import cached by an earlier
+    test in the same process would hide whether this load imported them."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            monkeypatch.delitem(sys.modules, name)
+    import importlib
+
+    importlib.invalidate_caches()
+
+
 @pytest.mark.parametrize("module", ["keras_contrib_evil", "hub_publish_evil", "kerasevil.models", "my_trusted_pkg_evil"])
 def test_trusted_module_check_matches_whole_module_names(tiny_folder, tmp_path, monkeypatch, module):
     """``keras_contrib_evil`` is not ``keras``: a config naming it must not get it imported."""
     package = module.split(".")[0]
-    (tmp_path / f"{package}.py").write_text(EVIL_MODULE)
+    if "." in module:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(EVIL_MODULE)
+        marker = tmp_path / package / "__init__.imported"
+    else:
+        (tmp_path / f"{package}.py").write_text(EVIL_MODULE)
+        marker = tmp_path / f"{package}.imported"
     monkeypatch.syspath_prepend(str(tmp_path))
+    _fresh_modules(monkeypatch, package)
 
     def point_at_module(config):
         config["module"] = module
@@ -262,9 +281,13 @@ def test_trusted_module_check_matches_whole_module_names(tiny_folder, tmp_path, 
         config["registered_name"] = f"{package}>Evil"
 
     _edit_json(tiny_folder / constants.CONFIG_FILE, point_at_module)
-    with pytest.warns(HubPublishWarning, match=rf"class 'Evil' comes from module '{module}', which is not trusted and was not imported"):
-        model = hub_publish.from_pretrained(tiny_folder, trusted_modules=["my_trusted_pkg"])
-    assert not (tmp_path / f"{package}.imported").exists()
+    try:
+        with pytest.warns(HubPublishWarning, match=rf"class 'Evil' comes from module '{module}', which is not trusted and was not imported"):
+            model = hub_publish.from_pretrained(tiny_folder, trusted_modules=["my_trusted_pkg"])
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == package]:
+            del sys.modules[name]
+    assert not marker.exists()
     assert type(model).__name__ == "Functional"  # the class-free graph, same layers
     assert [layer.name for layer in model.layers] == ["x", "hidden", "head"]
 
@@ -275,13 +298,18 @@ def test_trusted_module_names_may_be_packages(tiny_folder, tmp_path, monkeypatch
     (tmp_path / "my_trusted_pkg" / "__init__.py").write_text("")
     (tmp_path / "my_trusted_pkg" / "models.py").write_text(EVIL_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    _fresh_modules(monkeypatch, "my_trusted_pkg")
 
     def point_at_module(config):
         config.update(module="my_trusted_pkg.models", class_name="Nothing", registered_name="my_trusted_pkg>Nothing")
 
     _edit_json(tiny_folder / constants.CONFIG_FILE, point_at_module)
-    with pytest.warns(HubPublishWarning, match=r"module 'my_trusted_pkg.models' does not register class 'my_trusted_pkg>Nothing'"):
-        hub_publish.from_pretrained(tiny_folder, trusted_modules=["my_trusted_pkg"])
+    try:
+        with pytest.warns(HubPublishWarning, match=r"module 'my_trusted_pkg.models' does not register class 'my_trusted_pkg>Nothing'"):
+            hub_publish.from_pretrained(tiny_folder, trusted_modules=["my_trusted_pkg"])
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "my_trusted_pkg"]:
+            del sys.modules[name]
     assert (tmp_path / "my_trusted_pkg" / "models.imported").read_text() == "ran"
 
 
