@@ -32,13 +32,14 @@ declare -A FILES=(
   [merge]="model_cards/merge.py"
   [sanitizer]="hub_publish/server/preview.py"
 )
-# The fast tests of each module. Not here: tests whose child processes run with another working
-# directory (e.g. test_loading_safety's class-free check): under mutmut the child would run the
-# mutated code in "stats" mode, which needs the copy's pyproject.toml in its working directory.
+# The fast tests of each module (in-process; a test that starts a server process per run makes
+# every mutant pay for it). Not here either: tests whose child processes run in another working
+# directory (e.g. test_loading_safety's class-free check): under mutmut the child runs the mutated
+# code in "stats" mode, which needs the copy's pyproject.toml in its working directory.
 declare -A TESTS=(
   [auth]="tests/test_unit_auth.py tests/test_auth_matrix.py"
   [storage]="tests/test_unit_storage.py"
-  [loading]="tests/test_unit_loading.py tests/test_rules.py"
+  [loading]="tests/test_unit_loading.py"
   [merge]="tests/test_unit_merge.py"
   [sanitizer]="tests/test_unit_sanitizer.py"
 )
