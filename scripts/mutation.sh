@@ -43,6 +43,12 @@ declare -A TESTS=(
   [merge]="tests/test_unit_merge.py"
   [sanitizer]="tests/test_unit_sanitizer.py"
 )
+# The part of a module that is mutated, when not all of it (mutmut mutant-name globs). loading.py:
+# the folder verification and the trust policy (the resolve / rebuild / weights helpers around them
+# are exercised end to end by the Hub and round-trip tests).
+declare -A SCOPE=(
+  [loading]="hub_publish.loading.x_verify_folder__* hub_publish.loading.x__check_files__* hub_publish.loading.x__evict_from_cache__* hub_publish.loading.x__is_trusted__* hub_publish.loading.x__resolve_class__* hub_publish.loading.x__check_class__* hub_publish.loading.x__load_class_free__* hub_publish.loading.x__check_known_layers__* hub_publish.loading.x__unknown_layers__* hub_publish.loading.x__deserialize__*"
+)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=(auth storage loading merge sanitizer)
 out=${MUTATION_OUT:-$root/.mutation}
@@ -72,8 +78,9 @@ PY
     mkdir -p mutants
     export PYTHONPATH=$work/mutants
     export HF_HUB_DISABLE_TELEMETRY=1
-    sample=()
-    [ -n "${MUTATION_SAMPLE:-}" ] && sample=("$MUTATION_SAMPLE")
+    # One thread per TensorFlow op: mutmut's time limit counts CPU seconds of all threads.
+    export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
+    read -r -a sample <<<"${MUTATION_SAMPLE:-${SCOPE[$module]:-}}"
     "$mutmut" run --max-children "${MUTATION_JOBS:-1}" "${sample[@]}" >"$out/$module.log" 2>&1 || {
       echo "$module: mutmut failed, see $out/$module.log" >&2; tail -20 "$out/$module.log" >&2; exit 1; }
     "$mutmut" results --all true >"$out/$module.results" 2>&1
