@@ -292,3 +292,16 @@ def test_sync_keeps_an_authors_card_whose_yaml_is_not_a_mapping(hub, tmp_path):
     merged = ModelCard.load(folder / constants.CARD_FILE)
     assert merged.text.strip() == "# Author's words"  # the byte-order mark and the list YAML are gone
     assert merged.data.license == "apache-2.0" and merged.data.library_name == "keras"
+
+
+def test_merge_metadata_tolerates_malformed_eval_results_on_either_side():
+    """merge_metadata is public: raw dicts with a model-index huggingface_hub cannot parse still merge."""
+    import yaml
+
+    broken = yaml.safe_load(BROKEN_INDEX)["model-index"]
+    good = ModelCardData(model_name="m", eval_results=[EvalResult(
+        task_type="t", dataset_type="d", dataset_name="D", metric_type="acc", metric_value=0.5)]).to_dict()
+    from_author = merge_metadata({"license": "mit", "model-index": broken}, {**good, "license": "x"})
+    assert from_author["license"] == "mit" and from_author["model-index"] == good["model-index"]
+    from_generated = merge_metadata({**good, "license": "mit"}, {"license": "x", "model-index": broken})
+    assert from_generated["license"] == "mit" and from_generated["model-index"] == good["model-index"]
