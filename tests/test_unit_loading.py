@@ -349,6 +349,10 @@ def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder
         model = hub_publish.from_pretrained(folder)
     assert type(model).__name__ == "Functional" and [layer.name for layer in model.layers] == ["x", "hidden", "head"]
     np.testing.assert_allclose(model.predict(X, verbose=0), pristine[1], rtol=0, atol=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hub_publish.from_pretrained(folder)
+    assert [Path(w.filename).name for w in caught if w.category is HubPublishWarning] == [Path(__file__).name]  # the caller's line
     assert source_of(model).class_free is True and source_of(model).folder == folder.resolve()
 
 
@@ -412,7 +416,7 @@ def test_lambda_with_code_is_refused(tmp_path):
 
 
 def test_deserialize_errors(folder):
-    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: "):
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: <class 'keras\.src\.layers\.core\.dense\.Dense'> could not be deserialized properly\. Please ensure"):
         loading._deserialize({"module": "keras.layers", "class_name": "Dense", "config": {"units": "x"}}, compile=False, what="here")
     with pytest.raises(ModelFolderError, match=r"^here does not describe a Keras model \(got Dense\)\.$"):
         loading._deserialize({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}, compile=False, what="here")
@@ -427,3 +431,21 @@ def test_compile_config_is_restored_only_when_asked(tmp_path):
 
 
 
+
+
+def test_class_free_graph_that_cannot_be_rebuilt_names_the_graph_file(folder):
+    _point_class_at(folder, "gone_pkg")
+    (folder / constants.GRAPH_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}))
+    with pytest.raises(ModelFolderError, match=rf"^{constants.GRAPH_FILE} in {folder} does not describe a Keras model \(got Dense\)\.$"):
+        with pytest.warns(HubPublishWarning):
+            hub_publish.from_pretrained(folder)
+
+
+def test_evict_a_dangling_cache_link(tmp_path):
+    """The blob is already gone: the link is removed and the error is still the integrity one."""
+    snapshot, blob = _cache_layout(tmp_path, b"x")
+    blob.unlink()
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 1}}}}
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {snapshot}; "):
+        verify_folder(snapshot, meta, evict=True)
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink()
