@@ -11,6 +11,7 @@ import hashlib
 import re
 import json
 import shutil
+import uuid
 import warnings
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_truncated_weights_file(folder):
     weights = folder / constants.WEIGHTS_FILE
     size = weights.stat().st_size
     weights.write_bytes(weights.read_bytes()[:-1])
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); ") as err:
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-download it \(force_download=True\) or re-save the model\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == weights
 
@@ -99,7 +100,7 @@ def test_altered_weights_file_of_the_same_size(folder):
     data = bytearray(weights.read_bytes())
     data[100] ^= 1
     weights.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); "):
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-download it \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
 
 
@@ -330,17 +331,29 @@ def test_resolve_class():
         None, "module 'json' does not register class 'json>E'")
 
 
-def test_a_trusted_module_is_imported_and_registers_the_class(folder, tmp_path, monkeypatch):
-    (tmp_path / "author_pkg_ok.py").write_text(
+def test_a_trusted_module_is_imported_and_registers_the_class(tmp_path, monkeypatch):
+    name = f"author_pkg_{uuid.uuid4().hex[:8]}"  # new in this process: nothing registered or imported yet
+    (tmp_path / f"{name}.py").write_text(
         "import keras\n"
-        "@keras.saving.register_keras_serializable(package='author_pkg_ok')\n"
+        f"@keras.saving.register_keras_serializable(package={name!r})\n"
         "class Net(keras.Model):\n"
         "    pass\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    cls, why = loading._resolve_class({"module": "author_pkg_ok", "class_name": "Net", "registered_name": "author_pkg_ok>Net"},
-                                      ("author_pkg_ok",))
-    assert why == "" and cls.__name__ == "Net" and cls.__module__ == "author_pkg_ok"
+    cls, why = loading._resolve_class({"module": name, "class_name": "Net", "registered_name": f"{name}>Net"}, (name,))
+    assert why == "" and cls.__name__ == "Net" and cls.__module__ == name
+
+
+def test_a_class_registered_in_this_process_is_used_whatever_its_module(tmp_path):
+    """The user imported (registered) the class themselves: no module is imported, and it is used."""
+    package = f"session_{uuid.uuid4().hex[:8]}"
+
+    @keras.saving.register_keras_serializable(package=package)
+    class SessionNet(keras.Model):
+        pass
+
+    config = {"module": "__main__", "class_name": "SessionNet", "registered_name": f"{package}>SessionNet"}
+    assert loading._resolve_class(config, ()) == (SessionNet, "")
 
 
 def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder):
