@@ -365,7 +365,11 @@ def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         hub_publish.from_pretrained(folder)
-    assert [Path(w.filename).name for w in caught if w.category is HubPublishWarning] == [Path(__file__).name]  # the caller's line
+    # The warning names the caller's line, not a line of hub-publish (under mutmut, whose call
+    # trampolines add frames, it names the trampoline: still not hub-publish).
+    package = Path(hub_publish.__file__).resolve().parent
+    where = [Path(w.filename).resolve() for w in caught if w.category is HubPublishWarning]
+    assert len(where) == 1 and package not in where[0].parents
     assert source_of(model).class_free is True and source_of(model).folder == folder.resolve()
 
 
