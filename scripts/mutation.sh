@@ -71,6 +71,11 @@ module, tests = sys.argv[1], sys.argv[2:]
 text = re.sub(r"(?m)^only_mutate = .*$", f"only_mutate = [{module!r}]".replace("'", '"'), text)
 text = re.sub(r"(?m)^pytest_add_cli_args_test_selection = .*$",
               "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]", text)
+if module.endswith("loading.py"):
+    # mutmut's per-mutant limit is CPU seconds ((test time + constant) x 15 x 2); Keras start-up in
+    # the loader tests' fixtures needs headroom, or undetected mutants would count as "timeout"
+    # (killed). Not for the other modules: a mutant that loops would then take minutes to stop.
+    text = text.replace("use_git_change_detection = false", "use_git_change_detection = false\ntimeout_constant = 10.0")
 path.write_text(text)
 PY
     # mutants/ must exist before Python starts: a PYTHONPATH entry missing at start-up is cached as
