@@ -15,7 +15,7 @@ if ! { command -v chromium && command -v chromedriver && command -v dot; } >/dev
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver graphviz >/dev/null
   else
-    echo "note: chromium/chromedriver/graphviz missing and not installable here; the browser test will be skipped" >&2
+    echo "note: chromium/chromedriver/graphviz missing and not installable here; the browser and graph tests skip (under CI=true they fail)" >&2
   fi
 fi
 

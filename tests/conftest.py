@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# No silent skips in CI: tool-needing tests fail under CI=true when the tools are missing.
+from ci_tools import pytest_configure, pytest_runtest_makereport, pytest_runtest_setup  # noqa: F401
+
 _SESSION_HOME = tempfile.mkdtemp(prefix="hub-publish-tests-hf-home-")
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["HF_HOME"] = _SESSION_HOME

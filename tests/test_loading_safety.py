@@ -99,7 +99,7 @@ def test_garbled_config(saved):
 
 def test_config_that_is_not_a_model(saved):
     (saved / constants.CONFIG_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}, "registered_name": None}))
-    with pytest.raises(ModelFolderError):
+    with pytest.raises(ModelFolderError, match=r"config\.json in .* does not describe a Keras model \(got Dense\)\.$"):
         hub_publish.from_pretrained(saved)
 
 

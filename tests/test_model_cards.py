@@ -263,7 +263,7 @@ def test_authors_templates_extend_or_replace_the_built_in_ones(model, trained, t
     assert card.data.library_name == "keras" and card.data.eval_results
     generic = ModelCard(str(build_card(model=model, metadata=metadata, template="generic")))
     assert "_Not documented yet by the author._" in generic.text
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=rf"^card template {re.escape(str(tmp_path / 'missing.md.j2'))} not found \(built-in ones: "):
         build_card(model=model, metadata=metadata, template=tmp_path / "missing.md.j2")
 
 

@@ -68,9 +68,13 @@ def test_hyper_parameters_round_trip_through_get_config():
     assert clone.count_params() == model.count_params()
 
 
-@pytest.mark.parametrize("bad", [{"num_classes": 0}, {"dropout_rate": 1.0}, {"conv_filters": (8, 8)}])
-def test_bad_hyper_parameters_are_refused(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [
+    ({"num_classes": 0}, r"^num_classes must be a positive integer; got 0$"),
+    ({"dropout_rate": 1.0}, r"^dropout_rate must be in \[0, 1\); got 1\.0$"),
+    ({"conv_filters": (8, 8)}, r"^conv_filters, conv_kernel_sizes and conv_strides must be non-empty and of the same length; got \[8, 8\], "),
+])
+def test_bad_hyper_parameters_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
         MnistModel(**bad)
 
 
@@ -210,4 +214,5 @@ def test_hub_model_methods(tmp_path):
     folder = model.save_pretrained(tmp_path / "m")
     loaded = hub_publish.HubModel.from_pretrained(folder)
     assert type(loaded) is MnistModel
-    assert loaded.get_layer("classification_head") is not None
+    head = loaded.get_layer("classification_head")  # get_layer raises when missing: check what it is
+    assert type(head) is keras.layers.Dense and head.units == model.get_layer("classification_head").units == 10

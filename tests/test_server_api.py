@@ -18,7 +18,7 @@ from huggingface_hub import (
     hf_hub_url,
     snapshot_download,
 )
-from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from server_fixtures import TOKEN_SPECS, TOKENS, alice, anonymous, bob, hub_server, repo_id, unique  # noqa: F401
 
 from hub_publish.server import HubServer
@@ -52,7 +52,7 @@ def test_create_repo_and_exist_ok(alice: HfApi, hub_server: HubServer) -> None:
     assert url.repo_id == repo and url.endpoint == hub_server.endpoint
     again = alice.create_repo(repo, exist_ok=True)
     assert again.repo_id == repo
-    with pytest.raises(Exception) as err:
+    with pytest.raises(HfHubHTTPError, match=r"409") as err:
         alice.create_repo(repo)
     assert err.value.response.status_code == 409
     # The Hub's initial commit holds a .gitattributes with the LFS patterns.

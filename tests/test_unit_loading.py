@@ -1,0 +1,468 @@
+"""hub_publish.loading: folder verification, the trust policy and the class-free fallback, in-process.
+
+Fast tests on one tiny functional model (no server, no child process), pinning each rule of the
+loader, so that mutation testing (scripts/mutation.sh loading) has a quick test for every line.
+Loading from the Hub is tested in test_hub_client.py; bad folders end to end in test_loading_safety.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import json
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import hub_publish
+from hub_publish import constants, loading
+from hub_publish.errors import (
+    ClassMismatchError,
+    HubPublishError,
+    IntegrityError,
+    ModelFolderError,
+    UnknownLayersError,
+    UnsafeModelError,
+)
+from hub_publish.loading import HubPublishWarning, ModelSource, parse_repo_ref, source_of, verify_folder
+from hub_publish.models import MnistModel
+
+X = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
+
+
+def _model() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((3,), name="x")
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    model = _model()
+    folder = hub_publish.save_pretrained(model, tmp_path_factory.mktemp("pristine") / "tiny", card=False)
+    return folder, model.predict(X, verbose=0)
+
+
+@pytest.fixture()
+def folder(pristine, tmp_path) -> Path:
+    return Path(shutil.copytree(pristine[0], tmp_path / "tiny"))
+
+
+def _edit(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _files(folder: Path) -> dict:
+    return json.loads((folder / constants.METADATA_FILE).read_text())[constants.META_ROOT][constants.META_FILES]
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def test_verify_folder_checks_every_recorded_file(folder):
+    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
+    meta = json.loads((folder / constants.METADATA_FILE).read_text())
+    assert verify_folder(folder, meta) == [constants.WEIGHTS_FILE]
+    assert verify_folder(folder, {}) == [] and verify_folder(folder, {constants.META_ROOT: None}) == []
+
+
+def test_verify_folder_without_metadata_checks_nothing(folder):
+    (folder / constants.METADATA_FILE).unlink()
+    assert verify_folder(folder) == []
+
+
+def test_missing_weights_file(folder):
+    (folder / constants.WEIGHTS_FILE).unlink()
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {folder}; re-download it \(force_download=True\) or re-save the model\.$") as err:
+        verify_folder(folder)
+    assert Path(err.value.path) == folder / constants.WEIGHTS_FILE
+
+
+def test_truncated_weights_file(folder):
+    weights = folder / constants.WEIGHTS_FILE
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:-1])
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-download it \(force_download=True\) or re-save the model\.$") as err:
+        verify_folder(folder)
+    assert Path(err.value.path) == weights
+
+
+def test_altered_weights_file_of_the_same_size(folder):
+    weights = folder / constants.WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-download it \(force_download=True\) or re-save the model\.$"):
+        verify_folder(folder)
+
+
+def test_a_record_without_size_still_checks_the_hash(folder):
+    def drop_size(meta):
+        del meta[constants.META_ROOT][constants.META_FILES][constants.WEIGHTS_FILE][constants.META_SIZE]
+
+    _edit(folder / constants.METADATA_FILE, drop_size)
+    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
+    (folder / constants.WEIGHTS_FILE).write_bytes(b"other")
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(folder)
+
+
+@pytest.mark.parametrize("name", ["../outside.h5", "/etc/passwd", "\\windows", "a/../../b", ""])
+def test_metadata_naming_files_outside_the_folder(folder, name):
+    def point_outside(meta):
+        meta[constants.META_ROOT][constants.META_FILES] = {name: {"sha256": "0" * 64, "size": 1}}
+
+    _edit(folder / constants.METADATA_FILE, point_outside)
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
+        verify_folder(folder)
+
+
+def test_files_in_subfolders_are_allowed(folder):
+    (folder / "sub").mkdir()
+    (folder / "sub" / "extra.h5").write_bytes(b"abc")
+
+    def add(meta):
+        meta[constants.META_ROOT][constants.META_FILES]["sub/extra.h5"] = {
+            "sha256": hashlib.sha256(b"abc").hexdigest(), "size": 3}
+
+    _edit(folder / constants.METADATA_FILE, add)
+    assert verify_folder(folder) == [constants.WEIGHTS_FILE, "sub/extra.h5"]
+
+
+def _cache_layout(tmp_path: Path, content: bytes) -> tuple[Path, Path]:
+    """A huggingface_hub-like cache entry: snapshots/<rev>/file -> ../../blobs/<hash>."""
+    blobs = tmp_path / "models--a--b" / "blobs"
+    snapshot = tmp_path / "models--a--b" / "snapshots" / ("1" * 40)
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    blob = blobs / "deadbeef"
+    blob.write_bytes(content)
+    (snapshot / constants.WEIGHTS_FILE).symlink_to(Path("../../blobs/deadbeef"))
+    return snapshot, blob
+
+
+def test_evict_removes_a_corrupt_cache_entry_and_its_blob(tmp_path):
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink() and not blob.exists()
+
+
+def test_without_evict_the_cache_entry_stays(tmp_path):
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta)
+    assert (snapshot / constants.WEIGHTS_FILE).is_symlink() and blob.read_bytes() == b"corrupt"
+
+
+def test_evict_leaves_link_targets_outside_a_cache_layout(folder, tmp_path):
+    """A symlink into a folder that is not a huggingface_hub ``blobs`` folder is the user's: kept.
+    A plain file of a snapshot (a cache without symlinks) is the cache's own copy: removed."""
+    target = tmp_path / "mine.h5"
+    target.write_bytes(b"user data")
+    (folder / constants.WEIGHTS_FILE).unlink()
+    (folder / constants.WEIGHTS_FILE).symlink_to(target)
+    with pytest.raises(IntegrityError, match=r"is 9 bytes, metadata\.json says"):
+        verify_folder(folder, evict=True)
+    assert target.read_bytes() == b"user data" and (folder / constants.WEIGHTS_FILE).is_symlink()
+    (folder / constants.WEIGHTS_FILE).unlink()
+    (folder / constants.WEIGHTS_FILE).write_bytes(b"plain file")
+    with pytest.raises(IntegrityError, match=r"is 10 bytes"):
+        verify_folder(folder, evict=True)
+    assert not (folder / constants.WEIGHTS_FILE).exists()
+
+
+# ----------------------------------------------------------------------------- reading the folder
+
+
+def test_from_pretrained_round_trip_and_source(pristine, folder):
+    model = hub_publish.from_pretrained(folder)
+    np.testing.assert_allclose(model.predict(X, verbose=0), pristine[1], rtol=0, atol=0)
+    assert type(model).__name__ == "Functional"
+    assert source_of(model) == ModelSource(folder=folder.resolve())
+    assert source_of(_model()) is None
+
+
+def test_missing_or_garbled_files(folder, tmp_path):
+    with pytest.raises(ModelFolderError, match=rf"^no model folder at {tmp_path / 'none'}; pass an existing folder or a Hub repo id such as 'org/name'\.$"):
+        hub_publish.from_pretrained(tmp_path / "none")
+    (folder / constants.CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \("):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.CONFIG_FILE).write_text("[1, 2]")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not a JSON object; "):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.CONFIG_FILE).write_bytes(b"\xff\xfe")
+    with pytest.raises(ModelFolderError, match=r"is not valid JSON"):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.CONFIG_FILE).unlink()
+    with pytest.raises(ModelFolderError, match=rf"^{folder} has no {constants.CONFIG_FILE}: it is not a Keras model folder \(save it with hub_publish\.save_pretrained\)\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_missing_weights_is_a_folder_error(folder):
+    def no_files(meta):
+        meta[constants.META_ROOT][constants.META_FILES] = {}
+
+    _edit(folder / constants.METADATA_FILE, no_files)
+    (folder / constants.WEIGHTS_FILE).unlink()
+    with pytest.raises(ModelFolderError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(nor sharded {constants.WEIGHTS_INDEX_FILE}\); re-save the model\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_weights_path_prefers_the_sharded_index(folder):
+    assert loading._weights_path(folder) == folder / constants.WEIGHTS_FILE
+    (folder / constants.WEIGHTS_INDEX_FILE).write_text("{}")
+    assert loading._weights_path(folder) == folder / constants.WEIGHTS_INDEX_FILE
+
+
+def test_weights_that_do_not_fit_the_model(folder, tmp_path):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((3,), name="x")
+    other = keras.Model(inputs, keras.layers.Dense(5, name="head")(inputs))
+    other_folder = hub_publish.save_pretrained(other, tmp_path / "other", card=False)
+    shutil.copy(other_folder / constants.WEIGHTS_FILE, folder / constants.WEIGHTS_FILE)
+    shutil.copy(other_folder / constants.METADATA_FILE, folder / constants.METADATA_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^cannot load {constants.WEIGHTS_FILE} into the model: "):
+        hub_publish.from_pretrained(folder)
+
+
+def test_newer_keras_warning(folder):
+    _edit(folder / constants.METADATA_FILE, lambda m: m.update({constants.META_KERAS_VERSION: "99.0.0"}))
+    with pytest.warns(HubPublishWarning, match=rf"^this model was saved with Keras 99\.0\.0, newer than the installed Keras {re.escape(keras.version())}; if loading fails, upgrade Keras\.$"):
+        hub_publish.from_pretrained(folder)
+    for version in (keras.version(), "1.0.0", "not a version", None, ""):
+        _edit(folder / constants.METADATA_FILE, lambda m: m.update({constants.META_KERAS_VERSION: version}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", HubPublishWarning)
+            hub_publish.from_pretrained(folder)
+
+
+def test_warn_if_newer_keras_directly():
+    with pytest.warns(HubPublishWarning, match=r"Keras 3\.10\.0, newer than the installed Keras 3\.9\.0"):
+        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.10.0"}, "3.9.0")  # not a string comparison
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.9.0"}, "3.10.0")
+        loading._warn_if_newer_keras({}, "3.10.0")
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def test_parse_repo_ref():
+    assert parse_repo_ref("hf://alice/m@v1") == ("alice/m", "v1")
+    assert parse_repo_ref("alice/m") == ("alice/m", None)
+    assert parse_repo_ref("hf://alice/m/") == ("alice/m", None)
+    assert parse_repo_ref("alice/m@") == ("alice/m", None)
+    assert parse_repo_ref("hf://alice/m@refs/pr/1") == ("alice/m", "refs/pr/1")
+
+
+def test_bad_references():
+    with pytest.raises(HubPublishError, match=r"^'a/b/c' is not a valid Hub repo id; expected 'namespace/name'\.$"):
+        hub_publish.from_pretrained("hf://a/b/c")
+    with pytest.raises(HubPublishError, match=r"^hf://alice/m@v1 names revision 'v1' but revision='v2' was passed; give one\.$"):
+        hub_publish.from_pretrained("hf://alice/m@v1", revision="v2")
+    with pytest.raises(ModelFolderError, match=r"^no model folder at a/b/c; pass an existing folder"):
+        hub_publish.from_pretrained("a/b/c")
+
+
+def test_an_existing_file_is_not_a_repo_id(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "m").write_text("a file")
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(ModelFolderError, match=r"^no model folder at alice/m; "):
+            hub_publish.from_pretrained("alice/m")
+    finally:
+        os.chdir(cwd)
+
+
+# ----------------------------------------------------------------------------- trust policy
+
+
+def test_is_trusted_matches_whole_module_names():
+    trusted = ("my_pkg", "org.sub")
+    for module in ("hub_publish", "hub_publish.models.mnist", "keras", "keras.src.models", "my_pkg", "my_pkg.a.b",
+                   "org.sub", "org.sub.x"):
+        assert loading._is_trusted(module, trusted), module
+    for module in ("keras_contrib_evil", "kerasx", "hub_publish_evil", "hub_publishx.y", "my_pkg2", "my_pkg_evil.x",
+                   "org", "org.subx", "org.other", "", "evil.keras", "evil.hub_publish"):
+        assert not loading._is_trusted(module, trusted), module
+    assert not loading._is_trusted("my_pkg", ())
+
+
+def _point_class_at(folder: Path, module: str, class_name: str = "Net", registered: str | None = None) -> None:
+    def edit(config):
+        config.update(module=module, class_name=class_name, registered_name=registered or f"{module}>{class_name}")
+
+    _edit(folder / constants.CONFIG_FILE, edit)
+
+
+def test_resolve_class():
+    cls, why = loading._resolve_class({"module": "keras.src.models.functional", "class_name": "Functional"}, ())
+    assert cls is keras.Model and why == ""
+    cls, why = loading._resolve_class({"module": "keras", "class_name": "Sequential"}, ())
+    assert cls is keras.Model and why == ""
+    cls, why = loading._resolve_class({"module": "hub_publish.models.mnist", "class_name": "MnistModel",
+                                       "registered_name": "hub_publish>MnistModel"}, ())
+    assert cls is MnistModel and why == ""
+    assert loading._resolve_class({"class_name": "Ghost"}, ()) == (None, "class 'Ghost' is not registered")
+    assert loading._resolve_class({}, ()) == (None, "class '?' is not registered")
+    assert loading._resolve_class({"module": "evil_mod", "class_name": "E"}, ()) == (
+        None, "class 'E' comes from module 'evil_mod', which is not trusted and was not imported; "
+              "pass trusted_modules=('evil_mod',) if you trust it")
+    cls, why = loading._resolve_class({"module": "not_installed_anywhere", "class_name": "E"}, ("not_installed_anywhere",))
+    assert cls is None and why.startswith("class 'E' from module 'not_installed_anywhere' is not available (No module named")
+    assert loading._resolve_class({"module": "json", "class_name": "E", "registered_name": "json>E"}, ("json",)) == (
+        None, "module 'json' does not register class 'json>E'")
+
+
+def test_a_trusted_module_is_imported_and_registers_the_class(tmp_path, monkeypatch):
+    name = f"author_pkg_{uuid.uuid4().hex[:8]}"  # new in this process: nothing registered or imported yet
+    (tmp_path / f"{name}.py").write_text(
+        "import keras\n"
+        f"@keras.saving.register_keras_serializable(package={name!r})\n"
+        "class Net(keras.Model):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls, why = loading._resolve_class({"module": name, "class_name": "Net", "registered_name": f"{name}>Net"}, (name,))
+    assert why == "" and cls.__name__ == "Net" and cls.__module__ == name
+
+
+def test_a_class_registered_in_this_process_is_used_whatever_its_module(tmp_path):
+    """The user imported (registered) the class themselves: no module is imported, and it is used."""
+    package = f"session_{uuid.uuid4().hex[:8]}"
+
+    @keras.saving.register_keras_serializable(package=package)
+    class SessionNet(keras.Model):
+        pass
+
+    config = {"module": "__main__", "class_name": "SessionNet", "registered_name": f"{package}>SessionNet"}
+    assert loading._resolve_class(config, ()) == (SessionNet, "")
+
+
+def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder):
+    _point_class_at(folder, "gone_pkg")
+    with pytest.warns(HubPublishWarning, match=r"^class 'Net' comes from module 'gone_pkg', which is not trusted and was not imported; pass trusted_modules=\('gone_pkg',\) if you trust it; loaded the class-free graph instead \(a keras Functional with the same layers and weights\)\.$"):
+        model = hub_publish.from_pretrained(folder)
+    assert type(model).__name__ == "Functional" and [layer.name for layer in model.layers] == ["x", "hidden", "head"]
+    np.testing.assert_allclose(model.predict(X, verbose=0), pristine[1], rtol=0, atol=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hub_publish.from_pretrained(folder)
+    # The warning names the caller's line, not a line of hub-publish (under mutmut, whose call
+    # trampolines add frames, it names the trampoline: still not hub-publish).
+    package = Path(hub_publish.__file__).resolve().parent
+    where = [Path(w.filename).resolve() for w in caught if w.category is HubPublishWarning]
+    assert len(where) == 1 and package not in where[0].parents
+    assert source_of(model).class_free is True and source_of(model).folder == folder.resolve()
+
+
+def test_class_free_needs_the_graph(folder):
+    _point_class_at(folder, "gone_pkg")
+    (folder / constants.GRAPH_FILE).unlink()
+    with pytest.raises(ModelFolderError, match=rf"^class 'Net' comes from module 'gone_pkg', which is not trusted and was not imported; pass trusted_modules=\('gone_pkg',\) if you trust it, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_unknown_layers_are_named(folder):
+    _point_class_at(folder, "gone_pkg")
+
+    def unknown(graph):
+        for layer in graph["config"]["layers"]:
+            if layer["config"]["name"] in ("hidden", "head"):
+                layer.update(module=f"lib_{layer['config']['name']}", class_name="Custom",
+                             registered_name=f"lib_{layer['config']['name']}>Custom")
+
+    _edit(folder / constants.GRAPH_FILE, unknown)
+    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); import the modules that register them \(or pass trusted_modules=\.\.\.\)\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_unknown_layers_walk():
+    graph = {"config": {"layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {}},
+        {"module": "builtins", "class_name": "dict", "config": {}},
+        {"module": "keras", "class_name": "Layer", "config": {"inner": [
+            {"module": "deep_lib", "class_name": "Deep", "config": {}}]}},
+        {"module": "hub_publish.models.mnist", "class_name": "MnistModel", "registered_name": "hub_publish>MnistModel", "config": {}},
+        {"module": "no_config_lib", "class_name": "NoConfig"},
+        {"module": 3, "class_name": "NotAModule", "config": {}},
+        {"module": "named_lib", "class_name": "Shown", "registered_name": "named_lib>Shown", "config": {}},
+    ]}}
+    assert loading._unknown_layers(graph) == {"Deep (module deep_lib)",
+                                              "named_lib>Shown (module named_lib)"}
+    assert loading._unknown_layers({}) == set()
+
+
+def test_expected_class(folder):
+    with pytest.raises(ClassMismatchError, match=r"^this folder holds Functional, not hub_publish>MnistModel; load it with hub_publish\.from_pretrained\(\) or with Functional\.from_pretrained\(\)\.$"):
+        hub_publish.from_pretrained(folder, expected_class=MnistModel)
+
+
+def test_check_class():
+    loading._check_class({"registered_name": "hub_publish>MnistModel"}, MnistModel, MnistModel)
+    loading._check_class({"registered_name": "x"}, MnistModel, keras.Model)
+    with pytest.raises(ClassMismatchError, match=r"^this folder holds a>B, not hub_publish>MnistModel; load it with hub_publish\.from_pretrained\(\) or with B\.from_pretrained\(\)\.$"):
+        loading._check_class({"registered_name": "a>B"}, None, MnistModel)
+    with pytest.raises(ClassMismatchError, match=r"^this folder holds Functional, not "):
+        loading._check_class({"class_name": "Functional"}, keras.Model, keras.Model)
+
+
+def test_lambda_with_code_is_refused(tmp_path):
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2, name="double")(inputs))
+    folder = hub_publish.save_pretrained(model, tmp_path / "lambda", card=False)
+    with pytest.raises(UnsafeModelError, match=rf"^{constants.CONFIG_FILE} in {folder} holds Python code \(such as a Lambda layer with bytecode\) and loading it would run that code; refused\. Only load it with keras safe_mode=False if you trust its author\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_deserialize_errors(folder):
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: <class 'keras\.src\.layers\.core\.dense\.Dense'> could not be deserialized properly\. Please ensure"):
+        loading._deserialize({"module": "keras.layers", "class_name": "Dense", "config": {"units": "x"}}, compile=False, what="here")
+    with pytest.raises(ModelFolderError, match=r"^here does not describe a Keras model \(got Dense\)\.$"):
+        loading._deserialize({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}, compile=False, what="here")
+
+
+def test_compile_config_is_restored_only_when_asked(tmp_path):
+    model = _model()
+    model.compile(optimizer="sgd", loss="mse")
+    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False)
+    assert getattr(hub_publish.from_pretrained(folder), "optimizer", None) is None
+    assert type(hub_publish.from_pretrained(folder, compile=True).optimizer).__name__ == "SGD"
+
+
+
+
+
+def test_class_free_graph_that_cannot_be_rebuilt_names_the_graph_file(folder):
+    _point_class_at(folder, "gone_pkg")
+    (folder / constants.GRAPH_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}))
+    with pytest.raises(ModelFolderError, match=rf"^{constants.GRAPH_FILE} in {folder} does not describe a Keras model \(got Dense\)\.$"):
+        with pytest.warns(HubPublishWarning):
+            hub_publish.from_pretrained(folder)
+
+
+def test_evict_a_dangling_cache_link(tmp_path):
+    """The blob is already gone: the link is removed and the error is still the integrity one."""
+    snapshot, blob = _cache_layout(tmp_path, b"x")
+    blob.unlink()
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 1}}}}
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {snapshot}; "):
+        verify_folder(snapshot, meta, evict=True)
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink()

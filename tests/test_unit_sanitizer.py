@@ -1,0 +1,440 @@
+"""The model page's sanitizer and renderer (hub_publish.server.preview), function by function.
+
+README.md is untrusted: these fast tests pin what may and may not come out of it, so that
+mutation testing (scripts/mutation.sh sanitizer) has a quick test for every line. The page over
+HTTP and in a real browser is tested in test_preview_page.py; the route here runs on a server
+started by this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import httpx2
+import pytest
+from server_fixtures import TOKEN_SPECS, TOKENS
+
+from hub_publish import __version__
+from hub_publish.server import HubServer
+from hub_publish.server import preview as p
+from hub_publish.server.storage import Commit, FileEntry
+
+SHA = "c" * 40
+
+
+def file_url(path: str) -> str:
+    return f"/alice/m/resolve/{SHA}/{path}"
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def render(markdown: str, files=frozenset()) -> str:
+    return p.render_card(markdown, file_url=file_url, files=files)
+
+
+# ----------------------------------------------------------------------------- escaping raw HTML
+
+
+def test_escape():
+    assert p._escape('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+
+
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ('<img src=x onerror="alert(1)">', "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"),
+        ("<details><summary>More</summary>text</details>", "<details><summary>More</summary>text</details>"),
+        ("<DETAILS ><Summary>x</Summary></DETAILS>", "<details><summary>x</summary></details>"),
+        ("a<br>b<br/>c<BR />d", "a<br>b<br/>c<br/>d"),
+        ('<details open onclick="x()">', "&lt;details open onclick=&quot;x()&quot;&gt;"),
+        ("before<!-- hidden -->after", "beforeafter"),
+        ("x<!-- never closed", "x"),
+        ("a < b > c", "a &lt; b &gt; c"),
+        ("<<script>>", "&lt;&lt;script&gt;&gt;"),
+        ('"&', "&quot;&amp;"),
+    ],
+)
+def test_safe_html(raw, safe):
+    assert p._safe_html(raw) == safe
+
+
+def test_render_card_escapes_raw_html_blocks_and_inline():
+    html = render('<div onclick="x">\n<script>alert(1)</script>\n</div>\n\nInline <svg onload="y"></svg> text\n')
+    assert [t for t, _ in tags(html)] == ["p"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;svg onload=&quot;y&quot;&gt;" in html
+    assert "<details>" in render("<details>\n<summary>S</summary>\n\nbody\n\n</details>\n")
+
+
+# ----------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    "src, expected",
+    [
+        ("plot.png", f"/alice/m/resolve/{SHA}/plot.png"),
+        ("./img/a.png?x=1#f", f"/alice/m/resolve/{SHA}/img/a.png"),
+        ("img/../b.png", f"/alice/m/resolve/{SHA}/b.png"),
+        ("https://example.com/a.png", "https://example.com/a.png"),
+        ("HTTP://example.com/a.png", "HTTP://example.com/a.png"),
+        ("data:image/png;base64,AAAA", "data:image/png;base64,AAAA"),
+        ("DATA:IMAGE/WEBP;base64,AAAA", "DATA:IMAGE/WEBP;base64,AAAA"),
+        ("data:image/svg+xml;base64,AAAA", None),
+        ("data:text/html,<script>", None),
+        ("javascript:alert(1)", None),
+        ("file:///etc/passwd", None),
+        ("//evil.example/a.png", "//evil.example/a.png"),  # like https: kept, the page's CSP does not load it
+        ("../outside.png", None),
+        ("..", None),
+        (".", None),
+        ("", None),
+        ("/alice/m/resolve/main/a.png", "/alice/m/resolve/main/a.png"),
+    ],
+)
+def test_image_src(src, expected):
+    assert p._image_src(src, file_url) == expected
+
+
+@pytest.mark.parametrize(
+    "href, expected",
+    [
+        ("#usage", "#usage"),
+        ("https://keras.io", "https://keras.io"),
+        ("mailto:a@b.c", "mailto:a@b.c"),
+        ("javascript:alert(1)", None),
+        ("JaVaScRiPt:alert(1)", None),
+        ("vbscript:x", None),
+        ("data:text/html,x", None),
+        ("config.json", f"/alice/m/resolve/{SHA}/config.json"),
+        ("notes.md", "notes.md"),  # not a file of the repo: left as is (relative to the page)
+        ("../other", "../other"),
+    ],
+)
+def test_link_href(href, expected):
+    assert p._link_href(href, file_url, {"config.json"}) == expected
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("a.png", "a.png"),
+        ("dir/a%20b.png", "dir/a b.png"),
+        ("./x/./y.png#frag", "x/y.png"),
+        ("x/../../y", None),
+        ("/abs.png", None),
+        ("http://h/a.png", None),
+        ("//h/a.png", None),
+        ("?q=1", None),
+        ("", None),
+        ("a/..", None),
+    ],
+)
+def test_repo_path(url, expected):
+    assert p._repo_path(url) == expected
+
+
+def test_render_card_links_and_images():
+    html = render(
+        "![plot](plot.png) ![evil](javascript:alert(1)) ![ext](https://example.com/x.png)\n\n"
+        "[cfg](config.json) [site](https://keras.io) [js](javascript:alert(2)) [ftp](ftp://h/x) [top](#top) [rel](other.md)\n",
+        files={"config.json", "plot.png"},
+    )
+    found = tags(html)
+    # markdown-it's own link validation already turns ![evil](javascript:...) into text
+    assert [a.get("src") for t, a in found if t == "img"] == [f"/alice/m/resolve/{SHA}/plot.png", "https://example.com/x.png"]
+    links = [(a.get("href"), a.get("rel")) for t, a in found if t == "a"]
+    assert links == [
+        (f"/alice/m/resolve/{SHA}/config.json", None),
+        ("https://keras.io", "nofollow noopener noreferrer"),
+        (None, None),  # ftp: not an allowed scheme (javascript: is already text, by markdown-it)
+        ("#top", None),
+        ("other.md", None),
+    ]
+    assert not [v for _, a in found for v in a.values() if v and "javascript" in v.lower()]  # only as text
+
+
+def test_headings_get_github_style_unique_ids():
+    html = render("# Intended use\n\n## Intended use\n\n### Hello, World!\n\n# !!!\n")
+    assert [a.get("id") for t, a in tags(html) if t in ("h1", "h2", "h3")] == [
+        "intended-use", "intended-use-1", "hello-world", "section"]
+    seen: dict[str, int] = {}
+    assert [p._slug(t, seen) for t in ("A b", "a B", " a b ", "x_y-z")] == ["a-b", "a-b-1", "a-b-2", "x_y-z"]
+
+
+def test_repo_href():
+    assert p._repo_href("alice/base") == "/alice/base"
+    for value in ("javascript:alert(1)", "alice", "a/b/c", "/alice/base", "alice/base extra", "-a/b"):
+        assert p._repo_href(value) is None
+
+
+# ----------------------------------------------------------------------------- front matter and sidebar
+
+
+def test_split_front_matter():
+    assert p.split_front_matter("---\nlicense: mit\n---\n# Body\n") == ({"license": "mit"}, "# Body\n")
+    assert p.split_front_matter("# no front matter\n---\n") == ({}, "# no front matter\n---\n")
+    assert p.split_front_matter("---\n- a list\n---\nbody") == ({}, "body")
+    assert p.split_front_matter("---\nkey: [unclosed\n---\nbody") == ({}, "body")
+    assert p.split_front_matter("---\nlicense: mit\nno end") == ({}, "---\nlicense: mit\nno end")
+    assert p.split_front_matter("---\n---\nbody") == ({}, "body")
+    assert p.split_front_matter("") == ({}, "")
+
+
+def test_strings():
+    assert p._strings(None) == [] and p._strings("") == [] and p._strings([]) == []
+    assert p._strings("mit") == ["mit"] and p._strings(3) == ["3"] and p._strings({"a": 1}) == []
+    assert p._strings(["a", None, 2, {"x": 1}, ["y"], "b"]) == ["a", "2", "b"]
+    assert p._strings(("t",)) == ["t"] and p._strings(0) == ["0"] and p._strings(False) == ["False"]
+
+
+def test_sidebar_fields_in_display_order():
+    metadata = {"tags": ["b", "a"], "license": "mit", "library_name": "keras", "pipeline_tag": "image-classification",
+                "datasets": "mnist", "base_model": "alice/base", "base_model_relation": "finetune", "language": ["en"],
+                "metrics": ["accuracy"], "unrelated": "x", "model-index": []}
+    assert p.sidebar_fields(metadata) == [
+        ("Library", ["keras"]), ("Pipeline tag", ["image-classification"]), ("License", ["mit"]),
+        ("Datasets", ["mnist"]), ("Base model", ["alice/base"]), ("Base model relation", ["finetune"]),
+        ("Language", ["en"]), ("Metrics", ["accuracy"]), ("Tags", ["b", "a"]),
+    ]
+    assert p.sidebar_fields({"license": ""}) == []
+
+
+def test_eval_results_flatten_and_skip_malformed_entries():
+    metadata = {"model-index": [
+        "junk",
+        {"name": "m", "results": [
+            "junk",
+            {"task": {"type": "image-classification"}, "dataset": {"name": "Digits", "type": "digits", "split": "test"},
+             "metrics": [{"type": "accuracy", "value": 0.98765}, {"name": "Loss", "type": "loss", "value": 3},
+                         {"type": "no-value"}, "junk"]},
+            {"task": "junk", "dataset": "junk", "metrics": [{"value": "n/a"}]},
+        ]},
+        {"results": None},
+    ]}
+    assert p.eval_results(metadata) == [
+        {"model": "m", "task": "image-classification", "dataset": "Digits", "split": "test", "metric": "accuracy", "value": "0.9877"},
+        {"model": "m", "task": "image-classification", "dataset": "Digits", "split": "test", "metric": "Loss", "value": "3"},
+        {"model": "m", "task": "", "dataset": "", "split": "", "metric": "", "value": "n/a"},
+    ]
+    assert p.eval_results({"model-index": {"not": "a list"}}) == [] and p.eval_results({}) == []
+    named = {"model-index": [{"results": [{"task": {"name": "Classify", "type": "t"}, "dataset": {"type": "d"},
+                                           "metrics": [{"type": "acc", "value": 1.0}]}]}]}
+    assert p.eval_results(named) == [{"model": "", "task": "Classify", "dataset": "d", "split": "", "metric": "acc", "value": "1.0000"}]
+
+
+def test_use_snippet():
+    assert p.use_snippet("alice/m", None, "http://h:1") == (
+        "# export HF_ENDPOINT=http://h:1\nimport hub_publish\n\nmodel = hub_publish.from_pretrained(\"alice/m\")\n\n"
+        "# or with plain Keras (import hub_publish.models first for the zoo's classes)\nimport keras\n\n"
+        "model = keras.saving.load_model(\"hf://alice/m\")\n"
+    )
+    assert 'hub_publish.from_pretrained("alice/m", revision="v1")' in p.use_snippet("alice/m", "v1", "http://h")
+
+
+def test_revision_kind():
+    refs = {"heads": {"main": SHA, "dev": SHA}, "tags": {"v1": SHA}, "pulls": {"1": SHA}}
+    kinds = {rev: p._revision_kind(rev, refs, SHA) for rev in
+             ("main", "refs/heads/dev", "v1", "refs/tags/v1", "refs/pr/1", SHA, "d" * 40, "other")}
+    assert kinds == {"main": "branch", "refs/heads/dev": "branch", "v1": "tag", "refs/tags/v1": "tag",
+                     "refs/pr/1": "pull request", SHA: "commit", "d" * 40: "revision", "other": "revision"}
+    assert p._revision_kind("x", {}, SHA) == "revision"
+
+
+# ----------------------------------------------------------------------------- the whole page
+
+
+def _commit(files: dict[str, int]) -> Commit:
+    return Commit(SHA, (), {path: FileEntry("a" * 64, size, "o", path.endswith(".h5")) for path, size in files.items()},
+                  "Upload <b>model</b>", "", "alice", "2026-01-01T00:00:00.000Z")
+
+
+def test_render_model_page_escapes_every_metadata_value():
+    card = (
+        "---\nlicense: \"<b>mit</b>\"\ntags: [\"<img src=x onerror=alert(1)>\"]\nbase_model: \"alice/base\"\n"
+        "model-index:\n- name: \"<i>m</i>\"\n  results:\n  - task: {type: \"<u>t</u>\"}\n    dataset: {name: \"<s>d</s>\"}\n"
+        "    metrics: [{type: \"<em>acc</em>\", value: \"<script>v</script>\"}]\n---\n# Hello\n![p](plot.png)\n"
+    )
+    html = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"README.md": 10, "w.weights.h5": 2048}),
+                               refs={"heads": {"main": SHA, "<dev>": SHA}, "tags": {"<v1>": SHA}}, private=True,
+                               card_text=card, endpoint="http://h")
+    for raw in ("<b>", "<img src=x", "<i>", "<u>", "<s>", "<em>", "<script", "<dev>", "<v1>"):
+        assert raw not in html, raw
+    assert '<span class="badge">&lt;img src=x onerror=alert(1)&gt;</span>' in html
+    assert '<a class="badge" href="/alice/base">alice/base</a>' in html
+    assert "&lt;script&gt;v&lt;/script&gt;" in html and "Upload &lt;b&gt;model&lt;/b&gt;" in html
+    assert f'src="/alice/m/resolve/{SHA}/plot.png"' in html
+    assert f'href="/alice/m/resolve/{SHA}/w.weights.h5"' in html and ">2.0 KiB<" in html
+    assert "badge private" in html and 'id="hello"' in html
+    assert f"hub-publish {__version__}" in html
+
+
+def test_render_model_page_without_a_card_or_with_a_huge_one():
+    commit = _commit({"config.json": 3})
+    missing = p.render_model_page(repo_id="alice/m", revision="main", commit=commit, refs={"heads": {"main": SHA}},
+                                  private=False, card_text=None, endpoint="http://h")
+    huge = p.render_model_page(repo_id="alice/m", revision="main", commit=commit, refs={"heads": {"main": SHA}},
+                               private=False, card_text=None, endpoint="http://h", card_too_large=True)
+    assert missing != huge
+    assert "badge private" not in missing
+    assert 'hub_publish.from_pretrained(&#34;alice/m&#34;)' in missing or 'hub_publish.from_pretrained("alice/m")' in missing
+
+
+def test_error_page_is_escaped_and_has_the_security_headers():
+    response = p.error_page(404, "Repository <script>x</script> not found.")
+    assert response.status_code == 404
+    assert "&lt;script&gt;x&lt;/script&gt;" in response.body.decode() and "<script" not in response.body.decode()
+    assert response.headers["content-security-policy"] == p.CONTENT_SECURITY_POLICY
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer" and response.headers["cache-control"] == "no-store"
+    assert "script-src" not in p.CONTENT_SECURITY_POLICY and "default-src 'none'" in p.CONTENT_SECURITY_POLICY
+
+
+# ----------------------------------------------------------------------------- the page route
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    # A thread of this process under mutmut (it records coverage in-process only), else a process.
+    in_thread = bool(os.environ.get("MUTANT_UNDER_TEST"))
+    with HubServer(tmp_path_factory.mktemp("page-hub"), tokens=TOKEN_SPECS, in_thread=in_thread) as server:
+        yield server
+
+
+def test_page_route(hub):
+    from huggingface_hub import HfApi
+
+    alice = HfApi(endpoint=hub.endpoint, token=TOKENS["alice"])
+    repo = f"alice/page-{os.urandom(4).hex()}"
+    alice.create_repo(repo)
+    alice.upload_file(path_or_fileobj=b"---\ntags: ['<b>x</b>']\n---\n# Big\n", path_in_repo="README.md", repo_id=repo)
+    first = alice.list_repo_commits(repo)[0].commit_id
+    alice.upload_file(path_or_fileobj=b"# v2\n" + b"x" * (p.MAX_CARD_BYTES + 1), path_in_repo="README.md", repo_id=repo)
+    with httpx2.Client(base_url=hub.endpoint) as http:
+        page = http.get(f"/{repo}", params={"revision": first})
+        assert page.status_code == 200 and page.headers["content-security-policy"] == p.CONTENT_SECURITY_POLICY
+        assert "&lt;b&gt;x&lt;/b&gt;" in page.text and "commit" in page.text
+        big = http.get(f"/{repo}")
+        assert big.status_code == 200 and "x" * 1000 not in big.text
+        assert http.head(f"/{repo}").status_code == 200
+        missing = http.get(f"/{repo}", params={"revision": "nope"})
+        assert missing.status_code == 404
+        assert "Revision &#39;nope&#39; not found in" in missing.text or "Revision 'nope' not found in" in missing.text
+        assert http.get("/alice/does-not-exist").status_code == 404
+        assert http.get("/bad name/x").status_code in (400, 404)
+        assert http.get(f"/{repo}", headers={"authorization": "Bearer wrong"}).status_code == 401
+        redirect = http.get(f"/{repo}/commit/{first}")
+        assert redirect.status_code == 302 and redirect.headers["location"] == f"/{repo}?revision={first}"
+        tree = http.get(f"/{repo}/tree/refs/pr/1")
+        assert tree.status_code == 302 and tree.headers["location"] == f"/{repo}?revision=refs%2Fpr%2F1"
+    alice.update_repo_settings(repo, private=True)
+    with httpx2.Client(base_url=hub.endpoint) as http:
+        assert http.get(f"/{repo}").status_code == 404
+        assert http.get(f"/{repo}", headers={"authorization": f"Bearer {TOKENS['alice']}"}).status_code == 200
+
+
+def _main(html: str) -> str:
+    return html.split('<main class="card" id="hp-card">', 1)[1].split("</main>", 1)[0].strip()
+
+
+def test_render_model_page_structure_at_a_pinned_revision():
+    refs = {"heads": {"main": SHA, "dev": SHA}, "tags": {"v1": SHA}}
+    commit = _commit({"README.md": 10, "config.json": 1536, "w.weights.h5": 2048})
+    html = p.render_model_page(repo_id="alice/m", revision="v1", commit=commit, refs=refs, private=False,
+                               card_text="---\nlicense: mit\n---\n# Title\n\nsee [the config](config.json)\n",
+                               endpoint="http://hub:1")
+    assert "<title>alice/m @ v1 · hub-publish Hub</title>" in html
+    assert '<h1 id="hp-repo-id">alice/m</h1>' in html
+    assert f'tag <strong>v1</strong> at commit <code id="hp-commit-id" title="Upload &lt;b&gt;model&lt;/b&gt;">{SHA}</code>' in html
+    assert '<a href="/alice/m?revision=dev">dev</a><a href="/alice/m?revision=main">main</a>' in html
+    assert "· tags:" in html and "<strong>v1</strong>" in html
+    assert _main(html) == ('<h1 id="title">Title</h1>\n<p>see <a href="/alice/m/resolve/' + SHA
+                           + '/config.json">the config</a></p>')
+    assert "# export HF_ENDPOINT=http://hub:1" in html
+    assert 'hub_publish.from_pretrained(&#34;alice/m&#34;, revision=&#34;v1&#34;)' in html
+    assert "Files <span class=\"badge\">3 · 3.5 KiB</span>" in html  # 10 + 1536 + 2048 bytes
+
+
+def test_render_model_page_on_main_without_tags_or_card():
+    html = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"config.json": 3}),
+                               refs={"heads": {"main": SHA}}, private=False, card_text=None, endpoint="http://h")
+    assert "<title>alice/m · hub-publish Hub</title>" in html
+    assert "branch <strong>main</strong> at commit" in html and "tags:" not in html
+    assert _main(html) == '<p class="note">This repo has no model card (README.md) at this revision.</p>'
+    assert 'hub_publish.from_pretrained(&#34;alice/m&#34;)\n' in html
+    huge = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"config.json": 3}),
+                               refs={"heads": {"main": SHA}}, private=False, card_text=None, endpoint="http://h",
+                               card_too_large=True)
+    assert _main(huge) == '<p class="note">README.md is too large to be shown here; download it from the file list.</p>'
+    empty = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"README.md": 0}),
+                                refs={"heads": {"main": SHA}}, private=False, card_text="", endpoint="http://h")
+    assert _main(empty) == ""
+    at_commit = p.render_model_page(repo_id="alice/m", revision=SHA, commit=_commit({}), refs={"heads": {"main": SHA}},
+                                    private=False, card_text=None, endpoint="http://h")
+    assert f"commit <strong>{SHA}</strong>" in at_commit
+
+
+def test_error_page_content():
+    body = p.error_page(403, "No.").body.decode()
+    assert "<title>403 · hub-publish Hub</title>" in body and '<p id="hp-error">No.</p>' in body
+    assert f"hub-publish {__version__} embedded Hub" in body
+
+
+def test_render_card_edges():
+    # a heading as the very last token, an image without src, a link without href
+    assert render("# End") == '<h1 id="end">End</h1>\n'
+    assert render("![]()") == '<p><img alt="" /></p>\n'
+    assert render("![out](../outside.png)") == '<p><img alt="out" /></p>\n'  # the unsafe src is removed
+    assert render("[x]()") == '<p><a href="">x</a></p>\n'
+    # reference-style links use the parser's env
+    assert render("[ref]\n\n[ref]: https://keras.io\n") == (
+        '<p><a href="https://keras.io" rel="nofollow noopener noreferrer">ref</a></p>\n')
+    assert render("[ref][r]\n\n[r]: config.json\n", files={"config.json"}) == (
+        f'<p><a href="/alice/m/resolve/{SHA}/config.json">ref</a></p>\n')
+
+
+def test_front_matter_body_is_kept_verbatim():
+    assert p.split_front_matter("---\na: 1\n---\nline 1\nline 2\n") == ({"a": 1}, "line 1\nline 2\n")
+
+
+def test_eval_results_keep_going_after_a_metric_without_value():
+    metadata = {"model-index": [{"results": [{"metrics": [{"type": "skip"}, {"type": "kept", "value": 2}]}]}]}
+    assert [r["metric"] for r in p.eval_results(metadata)] == ["kept"]
+
+
+def test_repo_path_edge_cases():
+    assert p._repo_path("https:a.png") is None  # a scheme without netloc
+    assert p._repo_path("//host") is None
+    assert p._repo_path("a/../..") is None
+    assert p._link_href("XX#XX", file_url, set()) == "XX#XX" and p._link_href("#", file_url, set()) == "#"
+
+
+def test_card_text(tmp_path):
+    from hub_publish.server.storage import Storage
+
+    store = Storage(tmp_path / "data")
+    small = store.put_blob("# héllo \xff".encode("utf-8") + b"\xff")
+    big = store.put_blob(b"x" * (p.MAX_CARD_BYTES + 1))
+    limit = store.put_blob(b"y" * p.MAX_CARD_BYTES)
+
+    def commit(sha, size):
+        return Commit(SHA, (), {"README.md": FileEntry(sha, size, "o", False)}, "t", "", "a", "d")
+
+    assert p._card_text(store, Commit(SHA, (), {}, "t", "", "a", "d")) == (None, False)
+    assert p._card_text(store, commit(small, 14)) == ("# héllo \xff\ufffd", False)
+    assert p._card_text(store, commit(big, p.MAX_CARD_BYTES + 1)) == (None, True)
+    assert p._card_text(store, commit(limit, p.MAX_CARD_BYTES)) == ("y" * p.MAX_CARD_BYTES, False)
