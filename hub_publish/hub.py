@@ -145,20 +145,31 @@ def download_snapshot(
         HubPublishError: Unknown repo or revision, no access, offline with nothing cached, ...
     """
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     def fetch(revision: str | None, patterns: list[str] | None) -> Path:
-        return Path(snapshot_download(
-            repo_id,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            endpoint=endpoint,
-            allow_patterns=patterns,
-            library_name="hub-publish",
-            library_version=__version__,
-        ))
+        def call(cache_only: bool) -> Path:
+            return Path(snapshot_download(
+                repo_id,
+                revision=revision,
+                token=token,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                local_files_only=cache_only,
+                endpoint=endpoint,
+                allow_patterns=patterns,
+                library_name="hub-publish",
+                library_version=__version__,
+            ))
+
+        if revision is not None and _SHA.match(revision) and not force_download and not local_files_only:
+            # A commit is immutable: a complete cached snapshot is the answer, without the online
+            # path's per-file checks and thread pool (~12 ms, 10% of a small model's load).
+            try:
+                return call(cache_only=True)
+            except LocalEntryNotFoundError:
+                pass  # not (completely) cached: download
+        return call(cache_only=local_files_only)
 
     with _hub_errors(repo_id, revision):
         path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None)

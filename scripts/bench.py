@@ -399,49 +399,70 @@ def cmd_pull(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_keras_xet(args: argparse.Namespace) -> dict[str, Any]:
-    """Keras' stock model.save('hf://') through the server's Xet path vs classic LFS (server RSS too)."""
-    import keras
+    """Keras' stock model.save('hf://') through the server's Xet path vs classic LFS (server RSS too).
+
+    Keras reads HF_ENDPOINT / HF_TOKEN when huggingface_hub is imported, as its users set them, so
+    the Keras side runs in a child process with those set; it reads the server's /proc entries.
+    """
+    if args.child_endpoint:
+        return _keras_xet_child(args)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_, hub_server(Path(tmp_)) as hub:
+        out = Path(tmp_) / "child.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        env.update(HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN, HF_HOME=str(Path(tmp_) / "hf-home"),
+                   HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO_ROOT)])))
+        argv = [sys.executable, str(Path(__file__).resolve()), "keras-xet", "--child-endpoint", hub.endpoint,
+                "--child-pid", str(server_pid(hub) or 0), "--json", str(out), "--size-mb", str(args.size_mb)]
+        if args.quick:
+            argv.append("--quick")
+        if args.reps:
+            argv += ["--reps", str(args.reps)]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-4000:])
+        print(proc.stdout[proc.stdout.find("## "):] if "## " in proc.stdout else proc.stdout)
+        result = json.loads(out.read_text())
+        return {k: result[k] for k in ("cases", "goal")}
+
+
+def _keras_xet_child(args: argparse.Namespace) -> dict[str, Any]:
     from huggingface_hub import constants as hf_constants
 
     size = 4 if args.quick else args.size_mb
     reps = args.reps or (2 if args.quick else 3)
-    os.environ["HF_TOKEN"] = TOKEN
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_, hub_server(Path(tmp_)) as hub:
-        pid = server_pid(hub)
-        os.environ["HF_ENDPOINT"] = hub.endpoint
-        hf_constants.ENDPOINT = hub.endpoint
-        hf_constants.HF_TOKEN_PATH = str(Path(tmp_) / "no-token")
-        model = make_model(size)
-        peaks: dict[str, list[int]] = {"xet": [], "lfs": []}
-        state: dict[str, Any] = {}
+    endpoint, pid = args.child_endpoint, args.child_pid or None
+    model = make_model(size)
+    peaks: dict[str, list[int]] = {"xet": [], "lfs": []}
+    state: dict[str, Any] = {}
 
-        def save(kind: str) -> Callable[[], None]:
-            def run() -> None:
-                hf_constants.HF_HUB_DISABLE_XET = kind == "lfs"
-                if pid:
-                    reset_peak_rss(pid)
-                model.save(f"hf://{state[kind]}")
-                if pid:
-                    peaks[kind].append(proc_status(pid, "VmHWM"))
-            return run
+    def save(kind: str) -> Callable[[], None]:
+        def run() -> None:
+            hf_constants.HF_HUB_DISABLE_XET = kind == "lfs"  # read by huggingface_hub at call time
+            if pid:
+                reset_peak_rss(pid)
+            model.save(f"hf://{state[kind]}")
+            if pid:
+                peaks[kind].append(proc_status(pid, "VmHWM"))
+        return run
 
-        def setup(i: int) -> None:
-            perturb(model, 100 + i)
-            state["xet"], state["lfs"] = new_repo(hub.endpoint, "kx"), new_repo(hub.endpoint, "kl")
+    def setup(i: int) -> None:
+        perturb(model, 100 + i)
+        state["xet"], state["lfs"] = new_repo(endpoint, "kx"), new_repo(endpoint, "kl")
 
-        sides = {"keras hf:// push, Xet path": save("xet"), "keras hf:// push, LFS path": save("lfs")}
-        times = interleaved(sides, reps, setup=setup)
-        res = summary(times, *sides, per=size * MB)
-        res["throughput_ratio"] = 1 / res["ratio"]
-        res["server_peak_rss_bytes"] = {k: max(v) if v else None for k, v in peaks.items()}
-        # Unchanged re-push through Xet: the server's CPU time for it.
-        hf_constants.HF_HUB_DISABLE_XET = False
-        repush = []
-        for _ in range(2 if args.quick else 3):
-            before = cpu_seconds(pid) if pid else 0.0
-            wall = timed(lambda: model.save(f"hf://{state['xet']}"))
-            repush.append({"wall_s": wall, "server_cpu_s": (cpu_seconds(pid) - before) if pid else None})
-        res["unchanged_xet_repush"] = repush
+    sides = {"keras hf:// push, Xet path": save("xet"), "keras hf:// push, LFS path": save("lfs")}
+    times = interleaved(sides, reps, setup=setup)
+    res = summary(times, *sides, per=size * MB)
+    res["throughput_ratio"] = 1 / res["ratio"]
+    res["server_peak_rss_bytes"] = {k: max(v) if v else None for k, v in peaks.items()}
+    # Unchanged re-push through Xet: the server's CPU time for it.
+    hf_constants.HF_HUB_DISABLE_XET = False
+    repush = []
+    for _ in range(2 if args.quick else 3):
+        before = cpu_seconds(pid) if pid else 0.0
+        wall = timed(lambda: model.save(f"hf://{state['xet']}"))
+        repush.append({"wall_s": wall, "server_cpu_s": (cpu_seconds(pid) - before) if pid else None})
+    res["unchanged_xet_repush"] = repush
     print_table("Keras' stock hf:// push", [(f"{size} MB", res)],
                 f"throughput Xet/LFS = {res['throughput_ratio']:.3f} (goal >= 0.8); server peak RSS "
                 f"{ {k: (v or 0) // MB for k, v in res['server_peak_rss_bytes'].items()} } MB (goal <= 256 MB); "
@@ -523,7 +544,7 @@ def cmd_wins(args: argparse.Namespace) -> dict[str, Any]:
         lines = hub.log_file.read_text().splitlines()[mark:]
         res["cached_sha_load_requests"] = sum(1 for line in lines if any(f" {m} " in line for m in
                                                                          ("GET", "HEAD", "POST", "PUT")))
-        folder = hub_publish.save_pretrained(model, tmp / "m")
+        folder = hub_publish.save_pretrained(model, tmp / "m", repo_id=repo)  # same model, saved again
         again = hub_publish.push_to_hub(folder, repo, token=TOKEN, endpoint=hub.endpoint)
         res["unchanged_repush_new_commit"] = again.changed
         # 16 concurrent snapshot_download clients
@@ -581,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=int, default=1024, help="weights size in MB (default 1024)")
     parser.add_argument("--sizes", default="0,1024", help="warm-load: comma-separated sizes in MB (0 = MnistModel)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per side")
+    parser.add_argument("--child-endpoint", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help="output file (default bench-results/<measure>.json); "
                         "with 'all': a folder")
     args = parser.parse_args(argv)
