@@ -10,6 +10,10 @@ was verified, by whatever means short of writing the raw disk, is hashed again o
 and refused. A file replaced by another one gets a new inode or ctime. ``rehash=True``
 (``force_download=True``, ``hub-publish pull --verify``) ignores the records.
 
+What a record cannot see: a same-size rewrite within the file system's timestamp granularity
+(a few ms on ext4) of the moment it was recorded, or a change made below the file system. That is
+the trade-off git's index makes too; ``--verify`` is there for the doubtful case.
+
 The records are small JSON files under ``HUB_PUBLISH_VERIFY_CACHE`` (default
 ``$HF_HOME/hub_publish/verified``, so a test session with its own ``HF_HOME`` has its own
 records). They hold no data, only digests; deleting the folder only costs one re-hash per file.
@@ -100,14 +104,6 @@ def matches(path: str | os.PathLike, sha256: str, size: int | None = None, *, re
             return recorded == sha256
     digest, actual = sha256_file(path)
     return digest == sha256 and (size is None or actual == size)
-
-
-def forget(path: str | os.PathLike) -> None:
-    """Drop the record of a file (used before a file is evicted or replaced)."""
-    st = _stat(Path(path))
-    if st is not None:
-        with contextlib.suppress(OSError):
-            _record_path(st).unlink()
 
 
 # ----------------------------------------------------------------------------- helpers

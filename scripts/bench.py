@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -68,6 +69,7 @@ def interleaved(sides: dict[str, Callable[[], Any]], reps: int, setup: Callable[
             setup(i)
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
+            gc.collect()  # untimed: the previous side's garbage (a 1 GB model) is not billed to this one
             t = timed(sides[name])
             if i >= warmup:
                 times[name].append(t)
@@ -211,7 +213,6 @@ def cmd_warm_load(args: argparse.Namespace) -> dict[str, Any]:
     from hub_publish.loading import source_of
 
     sizes = [0, 4] if args.quick else [int(s) for s in args.sizes.split(",")]
-    reps = args.reps or (3 if args.quick else 9)
     rows, results = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp_, hub_server(Path(tmp_)) as hub:
         tmp = Path(tmp_)
@@ -229,6 +230,7 @@ def cmd_warm_load(args: argparse.Namespace) -> dict[str, Any]:
                     repo, revision=sha, endpoint=hub.endpoint, cache_dir=cache),
                 "keras.saving.load_model(folder)": lambda: keras.saving.load_model(snapshot),
             }
+            reps = args.reps or (3 if args.quick else (21 if size < 64 else 7))  # small loads are noisier
             times = interleaved(sides, reps)
             res = summary(times, *sides)
             res["weights_bytes"] = weights_bytes(snapshot)
@@ -583,6 +585,62 @@ def cmd_wins(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+def report(before: Path, after: Path) -> str:
+    """The before/after table of BENCHMARKS.md from two result folders (``bench.py report B A``)."""
+
+    def load(folder: Path, name: str) -> dict[str, Any] | None:
+        path = folder / f"{name}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def case(data: dict[str, Any] | None) -> dict[str, Any] | None:
+        return next(iter(data["cases"].values())) if data else None
+
+    def med(res: dict[str, Any] | None, i: int) -> str:
+        if not res:
+            return "—"
+        side = list(res["sides"].values())[i]
+        return f"{side['median']:.3f} s"
+
+    rows = []
+
+    def timing(label: str, name: str, goal: str, key: str = "ratio", fmt: str = "{:.2f}") -> None:
+        b, a = case(load(before, name)), case(load(after, name))
+        val = lambda r: fmt.format(r[key]) if r and key in r else "—"  # noqa: E731
+        rows.append(f"| {label} | {med(b, 0)} vs {med(b, 1)} | **{val(b)}** | {med(a, 0)} vs {med(a, 1)} | "
+                    f"**{val(a)}** | {goal} |")
+
+    timing("warm-cache load, MnistModel (77 K) — from_pretrained(repo@sha) vs keras load_model(folder)",
+           "warm-load-mnist", "≤ 1.05")
+    timing("warm-cache load pinned to a commit, 1 GB", "warm-load-1g", "≤ 1.05")
+    timing("save_pretrained vs keras save_model(dir), 1 GB", "save", "≤ 1.15")
+    timing("push of a saved 1 GB folder vs raw LFS PUT (throughput ratio)", "push", "≥ 0.85", "throughput_ratio")
+    timing("push_to_hub(model) unchanged vs push of its folder, 1 GB", "push-model", "≤ 1.2")
+    timing("cold pull + load vs curl GET, 1 GB (time ratio)", "pull", "—")
+    timing("↳ download alone: huggingface_hub vs curl (throughput ratio)", "pull", "≥ 0.85", "download_ratio")
+    timing("Keras hf:// push, Xet vs LFS path, 1 GB (throughput ratio)", "keras-xet", "≥ 0.8", "throughput_ratio")
+    lines = ["| measure | before: ours vs anchor (median) | before ratio | after: ours vs anchor (median) | "
+             "after ratio | goal |", "|---|---|---|---|---|---|", *rows]
+    extra = []
+    for label, folder in (("before", before), ("after", after)):
+        kx = case(load(folder, "keras-xet"))
+        if kx:
+            rss = {k: f"{(v or 0) / MB:.0f} MB" for k, v in kx["server_peak_rss_bytes"].items()}
+            cpu = [round(r["server_cpu_s"] or 0, 2) for r in kx["unchanged_xet_repush"]]
+            extra.append(f"- {label}: Keras hf:// server peak RSS {rss}; unchanged Xet re-push server CPU {cpu} s")
+        rs = load(folder, "rss")
+        if rs:
+            c = case(rs)
+            extra.append(f"- {label}: peak RSS above the import floor / weight bytes: "
+                         + ", ".join(f"{k} {v['median']:.2f}x" for k, v in c.items()))
+        w = load(folder, "wins")
+        if w:
+            extra.append(f"- {label}: cached-sha load requests {w['cached_sha_load_requests']}; unchanged re-push new "
+                         f"commit {w['unchanged_repush_new_commit']}; 16 clients {w['concurrent_16_clients']}; "
+                         f"--help {w['help']['median_s'] * 1000:.0f} ms, imports TensorFlow "
+                         f"{w['help']['imports_tensorflow']}")
+    return "\n".join(lines + [""] + extra) + "\n"
+
+
 COMMANDS = {
     "warm-load": cmd_warm_load,
     "save": cmd_save,
@@ -606,6 +664,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help="output file (default bench-results/<measure>.json); "
                         "with 'all': a folder")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["report"]:  # bench.py report BEFORE_DIR AFTER_DIR: the BENCHMARKS.md table
+        print(report(Path(argv[1]), Path(argv[2])), end="")
+        return 0
     args = parser.parse_args(argv)
     names = list(COMMANDS) if args.measure == "all" else [args.measure]
     folder = Path(args.json) if (args.json and args.measure == "all") else None

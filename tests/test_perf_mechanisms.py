@@ -336,3 +336,17 @@ np.save("{tmp_path}/y.npy", m.predict(np.ones((1, 3)), verbose=0))
         warnings.simplefilter("ignore")
         hub_publish.from_pretrained(repo, revision=sha, endpoint=hub.endpoint, cache_dir=cache)
     assert _requests_since(hub, mark) == []
+
+
+def test_a_snapshot_started_by_a_single_file_download_is_completed(hub: HubServer, tmp_path: Path) -> None:
+    """The cache-only fast path of a pinned load never takes a partial snapshot folder for a whole one."""
+    from huggingface_hub import hf_hub_download
+
+    model = _model(10)
+    repo = f"alice/{unique('partial')}"
+    sha = hub_publish.push_to_hub(model, repo, token=ALICE, endpoint=hub.endpoint).commit_id
+    cache = tmp_path / "cache"
+    card = hf_hub_download(repo, constants.CARD_FILE, revision=sha, endpoint=hub.endpoint, cache_dir=cache)
+    assert Path(card).parent.name == sha  # the snapshot folder exists, holding the card only
+    loaded = hub_publish.from_pretrained(repo, revision=sha, endpoint=hub.endpoint, cache_dir=cache)
+    np.testing.assert_array_equal(loaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
