@@ -90,7 +90,8 @@ def matches(path: str | os.PathLike, sha256: str, size: int | None = None, *, re
         rehash: Ignore any record and hash the file (the result is recorded again).
 
     Returns:
-        True when the file matches; a mismatch is never recorded.
+        True when the file matches. A record holds the file's actual digest, so a file found not
+        to match keeps failing (without being hashed again) until it changes.
     """
     path = Path(path)
     st = _stat(path)
