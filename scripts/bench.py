@@ -474,18 +474,28 @@ def _keras_xet_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 _RSS_CHILD = r"""
-import json, os, resource, sys
+import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras, numpy, hub_publish, hub_publish.loading, huggingface_hub
 keras.layers.Dense(2)(keras.Input((2,)))  # backend ready
-floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+
+# The import floor: RSS once everything is imported; the high-water mark is reset to it (the
+# imports' own transient peak is not the load's).
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+floor = status("VmRSS")
 mode, ref, endpoint, cache = sys.argv[1:5]
 if mode == "hub":
-    hub_publish.from_pretrained(ref, endpoint=endpoint, cache_dir=cache)
+    model = hub_publish.from_pretrained(ref, endpoint=endpoint, cache_dir=cache)
 else:
-    keras.saving.load_model(ref)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"floor": floor, "peak": peak}))
+    model = keras.saving.load_model(ref)
+peak = status("VmHWM")
+print(json.dumps({"floor": floor, "peak": peak, "after": status("VmRSS")}))
 """
 
 
