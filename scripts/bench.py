@@ -280,10 +280,41 @@ def _lfs_put(endpoint: str, repo: str, path: Path, sha: str) -> Callable[[], Non
         with urllib.request.urlopen(req, timeout=60) as r:
             obj = json.load(r)["objects"][0]
         href = obj["actions"]["upload"]["href"]
+        if not shutil.which("curl"):  # a machine without curl (CI images): the stdlib, 1 MB blocks
+            _stdlib_transfer("PUT", href, path)
+            return
         subprocess.run(["curl", "-sSf", "-X", "PUT", "-T", str(path), "-H", "Content-Type: application/octet-stream",
                         href], check=True, stdout=subprocess.DEVNULL)
 
     return run
+
+
+def _raw_tool() -> str:
+    return "curl" if shutil.which("curl") else "http.client"
+
+
+def _stdlib_transfer(method: str, url: str, path: Path) -> None:
+    """The raw anchor where curl is missing: one http.client request, 1 MB blocks."""
+    import http.client
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, blocksize=1 << 20, timeout=600)
+    target = u.path + (f"?{u.query}" if u.query else "")
+    if method == "PUT":
+        with open(path, "rb") as f:
+            conn.request("PUT", target, body=f, headers={"Content-Length": str(path.stat().st_size)})
+        resp = conn.getresponse()
+        resp.read()
+    else:
+        conn.request("GET", target)
+        resp = conn.getresponse()
+        with open(path, "wb") as f:
+            while chunk := resp.read(1 << 20):
+                f.write(chunk)
+    conn.close()
+    if resp.status >= 300:
+        raise RuntimeError(f"{method} {url}: HTTP {resp.status}")
 
 
 def cmd_push(args: argparse.Namespace) -> dict[str, Any]:
@@ -313,7 +344,7 @@ def cmd_push(args: argparse.Namespace) -> dict[str, Any]:
         sides = {
             "hub-publish push_to_hub(folder)": lambda: hub_publish.push_to_hub(
                 state["folder"], state["repo"], token=TOKEN, endpoint=hub_a.endpoint),
-            "raw LFS PUT (curl)": lambda: state["put"](),
+            f"raw LFS PUT ({_raw_tool()})": lambda: state["put"](),
         }
         times = interleaved(sides, reps, setup=setup)
         res = summary(times, *sides, per=size * MB)
@@ -387,8 +418,9 @@ def cmd_pull(args: argparse.Namespace) -> dict[str, Any]:
             "hub-publish from_pretrained, cold cache": lambda: hub_publish.from_pretrained(
                 repo, revision=sha, endpoint=hub.endpoint, cache_dir=fresh()),
             "huggingface_hub download of the weights": download_only,
-            "curl GET of the weights": lambda: subprocess.run(
-                ["curl", "-sSf", "-o", str(tmp / "curl.out"), url], check=True),
+            f"{_raw_tool()} GET of the weights": lambda: (
+                subprocess.run(["curl", "-sSf", "-o", str(tmp / "curl.out"), url], check=True) if shutil.which("curl")
+                else _stdlib_transfer("GET", url, tmp / "curl.out")),
         }
         times = interleaved(sides, reps, setup=clean)
         names = list(sides)
