@@ -284,8 +284,13 @@ def push(folder: str, repo_id: str, private: bool, branch: str | None, message: 
 @click.option("--endpoint", default=None, help="Hub endpoint (default: HF_ENDPOINT, else huggingface.co).")
 @click.option("--token", default=None, help="Hub token.")
 @click.option("--force-download", is_flag=True, help="Download again even if cached.")
-def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | None, token: str | None, force_download: bool) -> None:
-    """Download REPO_ID into the Hub cache (and DEST), verifying the weights' hashes."""
+@click.option("--verify", "rehash", is_flag=True, help="Re-hash every weights file, even one verified before and unchanged since.")
+def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | None, token: str | None, force_download: bool,
+         rehash: bool) -> None:
+    """Download REPO_ID into the Hub cache (and DEST), verifying the weights' hashes.
+
+    A file is hashed when it enters the cache and remembered; it is hashed again only when it
+    changed since (or with --verify / --force-download)."""
     import shutil
 
     from hub_publish.hub import download_snapshot
@@ -293,7 +298,7 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
 
     repo, ref_revision = parse_repo_ref(repo_id)
     folder, commit = download_snapshot(repo, revision=revision or ref_revision, token=token, endpoint=endpoint, force_download=force_download)
-    checked = verify_folder(folder, evict=True)
+    checked = verify_folder(folder, evict=True, rehash=rehash or force_download)
     if dest:
         target = Path(dest)
         if target.exists() and any(target.iterdir()):

@@ -116,7 +116,7 @@ def from_pretrained(
     config = _read_json(folder, constants.CONFIG_FILE, required=True)
     metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     weights = _weights_path(folder)
-    verify_folder(folder, metadata, evict=source.repo_id is not None)
+    verify_folder(folder, metadata, evict=source.repo_id is not None, rehash=force_download)
     _warn_if_newer_keras(metadata, keras.version())
     check_backend(config, metadata)  # backend-only layers (e.g. TorchModuleWrapper) need their backend
 
@@ -128,6 +128,11 @@ def from_pretrained(
         _check_known_layers(config)
         model = _deserialize(config, compile=compile, what=f"{constants.CONFIG_FILE} in {folder}")
     else:
+        if source.repo_id is not None:  # a load fetches graph.json only when this fallback needs it
+            from hub_publish.hub import fetch_file
+
+            fetch_file(source.repo_id, constants.GRAPH_FILE, commit=source.commit, token=token, cache_dir=cache_dir,
+                       local_files_only=local_files_only, endpoint=endpoint)
         model = _load_class_free(folder, config, why_not)
         source = ModelSource(source.folder, source.repo_id, source.revision, source.commit, class_free=True)
     _load_weights(model, weights)
@@ -141,7 +146,7 @@ def source_of(model: Any) -> ModelSource | None:
 
 
 def verify_folder(
-    folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, evict: bool = False
+    folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, evict: bool = False, rehash: bool = False
 ) -> list[str]:
     """Check every weights file of a folder against the sha256 and size in metadata.json.
 
@@ -151,6 +156,8 @@ def verify_folder(
         evict: The folder is a huggingface_hub cache snapshot: remove a file that fails the check
             from the cache (snapshot entry and blob), so no corrupt entry stays and the next
             download fetches it again.
+        rehash: Hash every file even when it was verified before and has not changed since
+            (``force_download``, ``hub-publish pull --verify``); see `hub_publish.verify_cache`.
 
     Returns:
         The names of the files checked (empty for a folder without recorded hashes, such as
@@ -165,7 +172,7 @@ def verify_folder(
         metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
     files = (metadata.get(constants.META_ROOT) or {}).get(constants.META_FILES) or {}
     try:
-        _check_files(folder, files)
+        _check_files(folder, files, rehash=rehash)
     except IntegrityError as exc:
         if evict and exc.path is not None:
             _evict_from_cache(Path(exc.path))
@@ -217,6 +224,7 @@ def _resolve(
         force_download=force_download,
         local_files_only=local_files_only,
         endpoint=endpoint,
+        for_loading=True,
     )
     return ModelSource(folder=folder, repo_id=repo_id, revision=revision, commit=commit)
 
@@ -224,8 +232,8 @@ def _resolve(
 # ----------------------------------------------------------------------------- verify
 
 
-def _check_files(folder: Path, files: Mapping[str, Any]) -> None:
-    from hub_publish.packaging import file_digest
+def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False) -> None:
+    from hub_publish import verify_cache
 
     for name, record in files.items():
         if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
@@ -243,7 +251,8 @@ def _check_files(folder: Path, files: Mapping[str, Any]) -> None:
                 "(truncated or altered); re-download it (force_download=True) or re-save the model.",
                 path,
             )
-        if file_digest(path)[constants.META_SHA256] != record.get(constants.META_SHA256):
+        # Verify once (hub_publish.verify_cache): hashed when first seen, re-hashed only if the file changed.
+        if not verify_cache.matches(path, str(record.get(constants.META_SHA256)), expected_size, rehash=rehash):
             raise IntegrityError(
                 f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
                 "re-download it (force_download=True) or re-save the model.",

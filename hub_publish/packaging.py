@@ -19,7 +19,6 @@ never leaves a half-written folder behind.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -33,8 +32,6 @@ from hub_publish.errors import HubPublishError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-
-_HASH_CHUNK = 1 << 20
 
 
 def save_pretrained(
@@ -137,13 +134,11 @@ def file_digest(path: str | os.PathLike) -> dict[str, Any]:
     Returns:
         ``{"sha256": hex digest, "size": bytes}``.
     """
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return {constants.META_SHA256: h.hexdigest(), constants.META_SIZE: size}
+    from hub_publish import verify_cache
+
+    # Recorded as verified, so that loading or pushing this folder next does not hash it again.
+    sha, size = verify_cache.sha256_file(path)
+    return {constants.META_SHA256: sha, constants.META_SIZE: size}
 
 
 def tensor_spec(tensors: Iterable["keras.KerasTensor"], keys: Iterable[str | None]) -> list[dict[str, Any]]:
@@ -238,7 +233,7 @@ def _metadata(
         constants.META_INPUTS: tensor_spec(model.inputs, _input_keys(model)),
         constants.META_OUTPUTS: tensor_spec(model.outputs, [None] * len(model.outputs)),
         constants.META_HEAD_LAYER: _head_layer(model),
-        constants.META_FILES: {name: file_digest(folder / name) for name in weight_files},
+        constants.META_FILES: _digests(folder, weight_files),
         constants.META_LIBRARY_VERSIONS: _versions.library_versions(),
         constants.META_BACKEND_LAYERS: backend_only_layers(model),  # empty: loads under any backend
     }
@@ -252,6 +247,16 @@ def _metadata(
         constants.META_DATE_SAVED: datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
         constants.META_ROOT: ours,
     }
+
+
+def _digests(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """`file_digest` of each file; shards are hashed in parallel (hashlib releases the GIL)."""
+    if len(names) < 2:
+        return {name: file_digest(folder / name) for name in names}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1)) as pool:
+        return dict(zip(names, pool.map(lambda name: file_digest(folder / name), names)))
 
 
 def _head_layer(model: "keras.Model") -> str | None:
