@@ -163,7 +163,9 @@ def test_sharded_weights_round_trip(tmp_path):
     shards = [n for n in names if n.startswith("model_") and n.endswith(".weights.h5")]
     assert len(shards) >= 2
     meta = json.loads((folder / constants.METADATA_FILE).read_text())
-    assert set(meta[constants.META_ROOT][constants.META_FILES]) == {constants.WEIGHTS_INDEX_FILE, *shards}
+    # The manifest covers every file the loader reads (issue 10): config and graph as well as the weights.
+    assert set(meta[constants.META_ROOT][constants.META_FILES]) == {
+        constants.CONFIG_FILE, constants.GRAPH_FILE, constants.WEIGHTS_INDEX_FILE, *shards}
     loaded = MnistModel.from_pretrained(folder)
     x = _images(28, 28)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
@@ -188,9 +190,12 @@ def test_optimizer_state_only_when_asked(tmp_path):
 def test_save_replaces_a_folder_atomically_and_respects_overwrite(tmp_path):
     target = tmp_path / "m"
     hub_publish.save_pretrained(MnistModel(), target)
-    with pytest.raises(hub_publish.errors.HubPublishError, match="already exists"):
+    # overwrite=False is the default now (issue 9: replacing a model folder must be asked for).
+    with pytest.raises(hub_publish.errors.HubPublishError, match="already holds a model"):
+        hub_publish.save_pretrained(MnistModel(), target)
+    with pytest.raises(hub_publish.errors.HubPublishError, match="already holds a model"):
         hub_publish.save_pretrained(MnistModel(), target, overwrite=False)
-    hub_publish.save_pretrained(MnistDictModel(), target)
+    hub_publish.save_pretrained(MnistDictModel(), target, overwrite=True)
     assert json.loads((target / constants.CONFIG_FILE).read_text())["class_name"] == "MnistDictModel"
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left behind
 
