@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants
+from hub_publish import format as fmt
 from hub_publish.errors import HubPublishError, ModelFolderError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,7 +101,9 @@ def push_to_hub(
                 revision=branch,
                 commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
                 create_pr=create_pr,
-                delete_patterns=None if create_pr else [constants.WEIGHTS_SHARD_GLOB],
+                # Every weights/asset file the new folder no longer has goes (files uploaded in the same
+                # commit are kept by huggingface_hub): a stale sharded index must not outlive its layout.
+                delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
             )
     changed = info.oid != before
     return PushResult(
@@ -140,23 +143,59 @@ def download_snapshot(
     """
     from huggingface_hub import snapshot_download
 
+    kwargs = dict(revision=revision, token=token, cache_dir=cache_dir, endpoint=endpoint,
+                  library_name="hub-publish", library_version=__version__)
+    refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
     with _hub_errors(repo_id, revision):
-        folder = snapshot_download(
-            repo_id,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            endpoint=endpoint,
-            library_name="hub-publish",
-            library_version=__version__,
-        )
+        if refused is not None:
+            # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
+            # or raise the refusal when nothing is cached.
+            try:
+                folder = snapshot_download(repo_id, local_files_only=True, **kwargs)
+            except Exception:  # noqa: BLE001 - nothing usable cached: the refusal is the error to show
+                raise refused from None
+            import warnings
+
+            from hub_publish.errors import HubPublishWarning
+
+            warnings.warn(
+                f"the Hub refused access to {repo_id} ({_first_line(refused)}); using the copy in the local cache, which "
+                "may be out of date: pass a valid token (--token / token= / HF_TOKEN) to check for updates.",
+                HubPublishWarning,
+                stacklevel=3,
+            )
+        else:
+            folder = snapshot_download(repo_id, force_download=force_download, local_files_only=local_files_only, **kwargs)
     path = Path(folder)
     return path, (path.name if _SHA.match(path.name) else None)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None) -> Exception | None:
+    """The Hub's refusal (bad/missing token, no access) for a branch or tag revision, else None.
+
+    A commit sha is immutable and served from the cache without a request (huggingface_hub's
+    rule, kept); offline mode and connection errors are left to snapshot_download.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import errors
+
+    if hf_constants.HF_HUB_OFFLINE or (revision and _SHA.match(revision)):
+        return None
+    try:
+        HfApi(endpoint=endpoint, token=token).repo_info(repo_id, revision=revision, token=token)
+    except (errors.RepositoryNotFoundError, errors.GatedRepoError) as exc:
+        return exc
+    except errors.HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        return exc if status in (401, 403) else None
+    except Exception:  # noqa: BLE001 - transport problems: snapshot_download reports or falls back as it does
+        return None
+    return None
+
 
 
 @contextlib.contextmanager
@@ -169,13 +208,54 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
         from hub_publish.loading import verify_folder
 
-        verify_folder(folder)  # never publish a folder whose weights do not match its metadata
+        _check_links(folder)  # never publish what a link out of the folder points to
+        verify_folder(folder)  # never publish a folder whose files do not match its metadata
+        _warn_unexpected_files(folder)
         yield folder
         return
     from hub_publish.packaging import save_pretrained
 
     with tempfile.TemporaryDirectory(prefix="hub-publish-push-") as tmp:
         yield save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
+
+
+def _check_links(folder: Path) -> None:
+    """Refuse a folder holding a symbolic link that leaves it (huggingface_hub would upload the target)."""
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if target != root and root not in target.parents:
+                    rel = path.relative_to(folder).as_posix()
+                    raise HubPublishError(
+                        f"{rel} in {folder} is a link to {target}, outside the folder; refusing to publish it (replace the "
+                        "link by a copy of the file, or remove it)."
+                    )
+
+
+def _warn_unexpected_files(folder: Path) -> None:
+    """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
+    import warnings
+
+    from hub_publish.errors import HubPublishWarning
+
+    # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
+    card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
+    expected = set(fmt.read_metadata(folder).files) | card_files
+    extra = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != ".cache"]  # huggingface_hub's own bookkeeping
+        for filename in filenames:
+            rel = (Path(dirpath) / filename).relative_to(folder).as_posix()
+            if rel not in expected and not rel.startswith(".cache/"):
+                extra.append(rel)
+    if extra:
+        shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        warnings.warn(
+            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
+        )
 
 
 def _class_name(folder: Path) -> str:

@@ -31,6 +31,7 @@ from hub_publish.backends import check_backend
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
+    HubPublishWarning,
     IntegrityError,
     ModelFolderError,
     UnknownLayersError,
@@ -39,10 +40,6 @@ from hub_publish.errors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-
-
-class HubPublishWarning(UserWarning):
-    """Loading succeeded, but not exactly as asked (class-free fallback, newer Keras, ...)."""
 
 
 @dataclass(frozen=True)

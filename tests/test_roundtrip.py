@@ -41,7 +41,7 @@ def test_default_architecture_matches_the_guide():
     model = MnistModel()
     assert model.count_params() == 76_810
     assert [layer.name for layer in model.layers] == [
-        "image", "rescaling", "conv_1", "conv_2", "conv_3", "global_pool", "dense", "dropout", "classification_head",
+        "image", "pixel_scaling", "conv_1", "conv_2", "conv_3", "global_pool", "hidden", "head_dropout", "classification_head",
     ]
     assert [type(layer).__name__ for layer in model.layers[1:]] == [
         "Rescaling", "Conv2D", "Conv2D", "Conv2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Dense",
@@ -49,7 +49,7 @@ def test_default_architecture_matches_the_guide():
     assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, None, None, 1)
     assert [model.get_layer(f"conv_{i}").strides for i in (1, 2, 3)] == [(1, 1), (2, 2), (2, 2)]
     assert model.get_layer("classification_head").activation.__name__ == "softmax"
-    assert model.get_layer("dropout").rate == 0.4
+    assert model.get_layer("head_dropout").rate == 0.4
     dict_model = MnistDictModel()
     assert dict_model.count_params() == 76_810 and set(dict_model.input) == {"image"}
 
