@@ -224,7 +224,9 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
             raise HubPublishError(f"{target} exists and is not empty; choose an empty or new --dest.")
         shutil.copytree(folder, target, dirs_exist_ok=True)
         folder = target
-    click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(checked)} weights file(s) verified)")
+    weights = [name for name in checked if ".weights." in name]
+    click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(weights)} weights file(s) verified, "
+               f"{len(checked)} file(s) in all)")
 
 
 @main.command()

@@ -84,27 +84,28 @@ def push_to_hub(
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
-    with _hub_errors(repo_id, branch), _xet_for(api.endpoint):
+    # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
+    # push creates no repo and no branch.
+    with _as_folder(model_or_folder, repo_id, save_kwargs) as folder, _hub_errors(repo_id, branch), _xet_for(api.endpoint):
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         repo_id = repo_url.repo_id
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         before = api.repo_info(repo_id, revision=branch).sha
-        with _as_folder(model_or_folder, repo_id, save_kwargs) as folder:
-            _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
-            from model_cards.merge import sync_card_with_hub
+        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
+        from model_cards.merge import sync_card_with_hub
 
-            sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
-            info = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=str(folder),
-                revision=branch,
-                commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
-                create_pr=create_pr,
-                # Every weights/asset file the new folder no longer has goes (files uploaded in the same
-                # commit are kept by huggingface_hub): a stale sharded index must not outlive its layout.
-                delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
-            )
+        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            revision=branch,
+            commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
+            create_pr=create_pr,
+            # Every weights/asset file the new folder no longer has goes (files uploaded in the same
+            # commit are kept by huggingface_hub): a stale sharded index must not outlive its layout.
+            delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
+        )
     changed = info.oid != before
     return PushResult(
         repo_id=repo_id,

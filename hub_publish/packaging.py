@@ -329,8 +329,19 @@ def _graph_config(model: "keras.Model") -> dict[str, Any]:
     """The class-free functional DAG: the same layers, wired the same way, in a plain Functional."""
     import keras
 
-    functional = keras.Model(model.input, model.output, name=model.name)
+    inputs, outputs = model_io(model)
+    functional = keras.Model(inputs, outputs, name=model.name)
     return keras.saving.serialize_keras_object(functional)
+
+
+def model_io(model: "keras.Model") -> tuple[Any, Any]:
+    """A graph model's input and output structures (a Sequential has them only as lists)."""
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        ins, outs = model.inputs, model.outputs
+        return (ins[0] if len(ins) == 1 else ins), (outs[0] if len(outs) == 1 else outs)
+    return model.input, model.output
 
 
 def _save_weights(model: "keras.Model", folder: Path, *, include_optimizer: bool, max_shard_size: float | None) -> list[str]:
@@ -379,7 +390,7 @@ def load_assets(model: "keras.Model", folder: Path) -> None:
 
 
 def _input_keys(model: "keras.Model") -> list[str | None]:
-    struct = model.input
+    struct = model_io(model)[0]
     if isinstance(struct, Mapping):
         by_id = {id(t): k for k, t in struct.items()}
         return [by_id.get(id(t)) for t in model.inputs]
@@ -400,7 +411,7 @@ def _metadata(
     from hub_publish import _versions
     from hub_publish.backends import backend_only_layers
 
-    struct = model.input
+    struct = model_io(model)[0]
     structure = "dict" if isinstance(struct, Mapping) else ("list" if isinstance(struct, (list, tuple)) else "single")
     ours: dict[str, Any] = {
         constants.META_FORMAT_VERSION: constants.FORMAT_VERSION,
