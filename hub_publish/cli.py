@@ -109,8 +109,9 @@ def save(source: str, output: str, trusted: tuple[str, ...], max_shard_size: flo
     SOURCE is a zoo class name (an untrained model with default arguments), a Keras `.keras`
     file or folder, or another hub-publish folder (re-packaged).
     """
-    from hub_publish.packaging import save_pretrained
+    from hub_publish.packaging import check_target, save_pretrained
 
+    check_target(output, overwrite=overwrite)  # refuse before building anything (no TensorFlow start-up)
     model = _model_from_source(source, trusted)
     folder = save_pretrained(model, output, max_shard_size=max_shard_size, include_optimizer=include_optimizer,
                              overwrite=overwrite)

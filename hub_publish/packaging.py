@@ -180,8 +180,22 @@ def is_graph_model(model: Any) -> bool:
     return isinstance(model, Functional)
 
 
+def check_target(save_directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse a save target whose writing could destroy something of the user's (see save_pretrained).
+
+    Cheap (no Keras): the CLI calls it before building the model.
+
+    Returns:
+        The absolute target path.
+
+    Raises:
+        HubPublishError: A parent is a file, the target is a file or a link, a non-empty folder that
+            is not a hub-publish model folder, or a model folder and ``overwrite`` is false.
+    """
+    return _check_target(Path(save_directory).expanduser().absolute(), overwrite=overwrite)
+
+
 def _check_target(target: Path, *, overwrite: bool) -> Path:
-    """Refuse any target whose writing could destroy something of the user's; see save_pretrained."""
     for parent in target.parents:
         if parent.exists() and not parent.is_dir():
             raise HubPublishError(f"{parent} is a file, not a folder; choose another save_directory.")

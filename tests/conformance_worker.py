@@ -83,7 +83,9 @@ def check(job: dict[str, Any], tolerance: dict[str, float]) -> dict[str, Any]:
     metadata = fmt.read_metadata(folder)
     out["assets"] = sorted(n for n in metadata.files if n.startswith(fmt.ASSETS_DIR + "/"))
     out["assets_present"] = all((folder / n).is_file() for n in out["assets"])
-    # "User code": an unnamed new head on the loaded model, then one epoch of fine-tuning.
+    # "User code": the transfer-learning recipe. Freeze the loaded model, put an unnamed new head
+    # on its features, fine-tune one epoch (the frozen backbone also keeps the test fast).
+    model.trainable = False
     features = _feature(model, metadata.head_layer)
     if len(features.shape) > 2:
         features = keras.layers.Flatten()(features)
