@@ -92,6 +92,7 @@ def replace_head(
     import keras
 
     at = at or recorded_head_layer(model)
+    model = _as_functional(model)
     node = _single_node(model, at)
     cut = _cut_tensors(node, at, side="input")
     head = _build_head(new_head, activation=activation, name=name or _free_default_name(model, new_head, activation, at))
@@ -146,6 +147,7 @@ def feature_extractor(
 
     if side not in ("input", "output"):
         raise SurgeryError(f"side must be 'input' or 'output'; got {side!r}")
+    model = _as_functional(model)
     node = _single_node(model, at)
     tensors = _cut_tensors(node, at, side=side)
     outputs = tensors[0] if len(tensors) == 1 else list(tensors)
@@ -183,6 +185,7 @@ def add_heads(
 
     if not isinstance(heads, Mapping) or not heads:
         raise SurgeryError("add_heads needs a non-empty {output name: head} mapping")
+    model = _as_functional(model)
     node = _single_node(model, at)
     cut = _cut_tensors(node, at, side="input")
     outputs = _existing_outputs(model) if keep_existing else {}
@@ -319,6 +322,16 @@ def _producer(tensor: Any) -> "Node":
 
 def _layer_names(model: "keras.Model") -> list[str]:
     return [layer.name for layer in model.layers]
+
+
+def _as_functional(model: Any) -> Any:
+    """A built Sequential as the Functional over the same layers (surgery walks a functional graph)."""
+    import keras
+
+    if isinstance(model, keras.Sequential) and model.built and getattr(model, "_functional", None):
+        ins, outs = model.inputs, model.outputs
+        return keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=model.name)
+    return model
 
 
 def _check_functional(model: Any) -> None:

@@ -218,3 +218,12 @@ def test_replace_head_defaults_to_the_recorded_head_and_takes_a_layer_as_is(tmp_
     renamed = surgery.replace_head(two, 1, at="classification_head")
     assert sorted(layer.name for layer in renamed.layers if "binary" in layer.name) == [
         "binary_classification_head", "binary_classification_head_2"]
+
+
+def test_surgery_takes_a_sequential(tmp_path: Path) -> None:
+    seq = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(3, name="out")])
+    loaded = hub_publish.from_pretrained(hub_publish.save_pretrained(seq, tmp_path / "seq"))
+    assert type(loaded) is keras.Sequential
+    binary = surgery.replace_head(loaded, 1)  # at the recorded head: "out"
+    assert [layer.name for layer in binary.layers][1:] == ["h", "binary_classification_head"]
+    assert surgery.feature_extractor(loaded, at="out").output.shape[-1] == 8
