@@ -18,7 +18,7 @@ import pytest
 
 import hub_publish
 from hub_publish import constants, surgery
-from hub_publish.errors import HubPublishError, HubPublishWarning, UnknownLayersError
+from hub_publish.errors import HubPublishError, HubPublishWarning
 from hub_publish.models import MnistModel
 
 from conftest import subprocess_env

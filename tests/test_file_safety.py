@@ -274,3 +274,23 @@ def test_a_refused_token_answered_from_the_cache_says_so(hub_server: HubServer, 
     # Nothing cached: the refusal is the error.
     with pytest.raises(HubPublishError, match="token is missing or invalid"):
         hub_publish.from_pretrained(repo, token="hf_wrong_token", endpoint=hub_server.endpoint, cache_dir=tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"config": []}, {"config": {"layers": "x"}}, {"config": {"num_classes": "ten"}}, {"config": {"num_classes": -1}},
+     {"class_name": "Functional", "module": "keras.src.models.functional", "registered_name": "Functional",
+      "config": {"layers": [1, 2]}}],
+    ids=["config-list", "layers-string", "arg-string", "arg-negative", "functional-garbage"],
+)
+def test_malformed_config_is_one_line(tmp_path: Path, change: dict) -> None:
+    from folder_tools import restamp
+
+    folder = hub_publish.save_pretrained(_small(), tmp_path / "m")
+    config = json.loads((folder / constants.CONFIG_FILE).read_text())
+    config.update(change)
+    (folder / constants.CONFIG_FILE).write_text(json.dumps(config))
+    restamp(folder, constants.CONFIG_FILE)  # a well-formed manifest: the config itself is the problem
+    with pytest.raises(ModelFolderError) as err:
+        hub_publish.from_pretrained(folder)
+    assert "\n" not in str(err.value) and str(err.value).startswith("cannot ")
