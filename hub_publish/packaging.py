@@ -266,7 +266,18 @@ def check_loadable(model: "keras.Model", config: Mapping[str, Any] | None = None
                 f"model class {cls.__name__} is not registered with Keras, so a loader cannot find it; decorate it with "
                 "@keras.saving.register_keras_serializable(package=...)."
             )
-    _check_rebuilds(model, config)
+    # Rebuilding costs a second copy of the weights in memory, so it is done only where user code
+    # decides what the config holds: a class or layer outside Keras and the well-kept Keras libraries.
+    user_code = [m for _, m in _custom_objects(config) if not _is_library(m)]
+    if user_code or not _is_library(cls.__module__):
+        _check_rebuilds(model, config)
+
+
+_LIBRARIES = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # the packages Keras itself trusts to deserialize
+
+
+def _is_library(module: str | None) -> bool:
+    return bool(module) and str(module).split(".", 1)[0] in _LIBRARIES
 
 
 def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str | None]]:
