@@ -294,3 +294,15 @@ def test_malformed_config_is_one_line(tmp_path: Path, change: dict) -> None:
     with pytest.raises(ModelFolderError) as err:
         hub_publish.from_pretrained(folder)
     assert "\n" not in str(err.value) and str(err.value).startswith("cannot ")
+
+
+def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubServer) -> None:  # noqa: F811
+    repo = f"alice/{unique('pull-private')}"
+    hub_publish.push_to_hub(_small(), repo, token=ALICE, endpoint=hub_server.endpoint, private=True)
+    ok = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", ALICE])
+    assert ok.exit_code == 0 and "warning" not in ok.output, ok.output
+    cached = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
+    assert cached.exit_code == 0
+    assert "warning: the Hub refused access to" in cached.output and "local cache" in cached.output
+    fresh = CliRunner().invoke(cli, ["pull", f"alice/{unique('nothing')}", "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
+    assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
