@@ -517,6 +517,7 @@ def _carry_over_user_files(target: Path, tmp: Path) -> None:
     """
     if not target.is_dir():
         return
+    _keep_card_edits(target / constants.CARD_FILE, tmp / constants.CARD_FILE)
     try:
         old_files = set(fmt.read_metadata(target).files)
     except HubPublishError:
@@ -529,6 +530,20 @@ def _carry_over_user_files(target: Path, tmp: Path) -> None:
                 continue
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, tmp / name, follow_symlinks=False)
+
+
+def _keep_card_edits(old: Path, new: Path) -> None:
+    """An edited card in the folder being replaced survives: the new generated metadata is merged into
+    it, exactly as a push does with a card edited on the Hub (`model_cards.merge.merge_cards`)."""
+    if not (old.is_file() and new.is_file()):
+        return
+    from huggingface_hub import ModelCard
+
+    from model_cards.merge import merge_cards
+
+    existing = ModelCard(old.read_text(encoding="utf-8"), ignore_metadata_errors=True)
+    card, _outcome = merge_cards(existing, ModelCard(new.read_text(encoding="utf-8"), ignore_metadata_errors=True))
+    card.save(new)
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

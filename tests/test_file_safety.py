@@ -306,3 +306,16 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     assert "warning: the Hub refused access to" in cached.output and "local cache" in cached.output
     fresh = CliRunner().invoke(cli, ["pull", f"alice/{unique('nothing')}", "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
+
+
+def test_an_edited_card_survives_an_overwrite(tmp_path: Path) -> None:
+    target = hub_publish.save_pretrained(_small(0), tmp_path / "model")
+    card = target / constants.CARD_FILE
+    card.write_text(card.read_text() + "\n## My notes\n\nHand-written by the author.\n")
+    hub_publish.save_pretrained(_small(1), target, overwrite=True)
+    assert "Hand-written by the author." in card.read_text()
+    # An unedited card is simply regenerated.
+    plain = hub_publish.save_pretrained(_small(0), tmp_path / "plain")
+    before = (plain / constants.CARD_FILE).read_text()
+    hub_publish.save_pretrained(_small(0), plain, overwrite=True)
+    assert "Hand-written" not in (plain / constants.CARD_FILE).read_text() and before
