@@ -294,3 +294,40 @@ def is_model_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds a model written by hub-publish (or Keras): config.json + metadata.json."""
     folder = Path(folder)
     return (folder / CONFIG_FILE).is_file() and (folder / METADATA_FILE).is_file()
+
+
+# ----------------------------------------------------------------------------- assets
+
+
+def save_assets(model: Any, folder: str | os.PathLike) -> list[str]:
+    """Write the layers' assets (vocabularies, ...) into ``folder/assets``, as Keras' .keras saving does.
+
+    Keras has no public call that writes only the assets, so this drives the same walk
+    (``saving_lib._save_state`` with a ``DiskIOStore``) that ``model.save`` uses: the paths under
+    assets/ are Keras' own, so ``keras.saving.load_model(folder)`` reads them too.
+
+    Returns:
+        The asset files written (relative POSIX paths); no assets/ folder when there are none.
+    """
+    import shutil
+
+    from keras.src.saving import saving_lib
+
+    root = Path(folder) / ASSETS_DIR
+    store = saving_lib.DiskIOStore(str(root), mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())
+    finally:
+        store.close()
+    files = files_under(folder, ASSETS_DIR)
+    if not files:
+        shutil.rmtree(root, ignore_errors=True)
+    return files
+
+
+def load_assets(model: Any, folder: str | os.PathLike) -> None:
+    """Read ``folder/assets`` back into the model's layers (the twin of `save_assets`)."""
+    from keras.src.saving import saving_lib
+
+    store = saving_lib.DiskIOStore(str(Path(folder) / ASSETS_DIR), mode="r")
+    saving_lib._load_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())

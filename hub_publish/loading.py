@@ -248,10 +248,8 @@ def _load_assets(model: "keras.Model", folder: Path, metadata: fmt.Metadata) -> 
     # assets/ folder (Keras' own layout) is read when present.
     if not (metadata.has_assets() or (not metadata.files and (folder / constants.ASSETS_DIR).is_dir())):
         return
-    from hub_publish.packaging import load_assets
-
     try:
-        load_assets(model, folder)
+        fmt.load_assets(model, folder)
     except (ValueError, OSError, KeyError, TypeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFolderError(f"cannot load the assets in {folder} into the model: {message}") from None

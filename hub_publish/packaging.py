@@ -386,32 +386,7 @@ def _save_weights(model: "keras.Model", folder: Path, *, include_optimizer: bool
 
 
 def _save_assets(model: "keras.Model", folder: Path) -> list[str]:
-    """Write the layers' assets (vocabularies, ...) into assets/, exactly as Keras' .keras saving does.
-
-    Keras has no public call that writes only the assets, so this drives the same private walk
-    (``saving_lib._save_state`` with a ``DiskIOStore``) that ``model.save`` uses: the paths under
-    assets/ are Keras' own, so ``keras.saving.load_model(folder)`` reads them too.
-    """
-    from keras.src.saving import saving_lib
-
-    root = folder / constants.ASSETS_DIR
-    store = saving_lib.DiskIOStore(str(root), mode="w")
-    try:
-        saving_lib._save_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())
-    finally:
-        store.close()
-    files = fmt.files_under(folder, constants.ASSETS_DIR)
-    if not files:
-        shutil.rmtree(root, ignore_errors=True)  # no layer has assets: no empty folder
-    return files
-
-
-def load_assets(model: "keras.Model", folder: Path) -> None:
-    """Read assets/ back into the model's layers (the loading twin of `_save_assets`)."""
-    from keras.src.saving import saving_lib
-
-    store = saving_lib.DiskIOStore(str(folder / constants.ASSETS_DIR), mode="r")
-    saving_lib._load_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())
+    return fmt.save_assets(model, folder)
 
 
 def _input_keys(model: "keras.Model") -> list[str | None]:
