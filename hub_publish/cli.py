@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hub_publish import __version__, constants
-from hub_publish.errors import HubPublishError
+from hub_publish.errors import HubPublishError, HubPublishWarning
 
 ZOO = ("MnistModel", "MnistDictModel")
 DATASETS = ("digits", "mnist")
@@ -28,8 +29,19 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except HubPublishError as exc:
             _fail(str(exc))
-        except (ValueError, FileNotFoundError, PermissionError) as exc:
+        except (ValueError, OSError) as exc:
             _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """hub-publish's own warnings are one line on stderr ("warning: ..."), without Python's source echo."""
+    if issubclass(category, HubPublishWarning):
+        click.echo(f"warning: {str(message).strip().splitlines()[0]}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
 
 
 def _fail(message: str) -> None:
@@ -52,6 +64,7 @@ def main() -> None:
     the token from HF_TOKEN or `hf auth login`.
     """
     _quiet_backends()
+    warnings.showwarning = _show_warning
 
 
 # ----------------------------------------------------------------------------- train / save
@@ -144,16 +157,20 @@ def train(model_name: str, dataset: str | None, data: str | None, validation_spl
 @click.option("--trust", "trusted", multiple=True, help="Module allowed to be imported for SOURCE's classes (repeatable).")
 @click.option("--max-shard-size", type=float, default=None, help="Shard the weights into files of at most this many GB.")
 @click.option("--include-optimizer", is_flag=True, help="Keep the optimizer state.")
-def save(source: str, output: str, trusted: tuple[str, ...], max_shard_size: float | None, include_optimizer: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it already holds a hub-publish model (your other files in it are kept).")
+def save(source: str, output: str, trusted: tuple[str, ...], max_shard_size: float | None, include_optimizer: bool,
+         overwrite: bool) -> None:
     """Package SOURCE into a hub-publish folder at OUTPUT.
 
     SOURCE is a zoo class name (an untrained model with default arguments), a Keras `.keras`
     file or folder, or another hub-publish folder (re-packaged).
     """
-    from hub_publish.packaging import save_pretrained
+    from hub_publish.packaging import check_target, save_pretrained
 
+    check_target(output, overwrite=overwrite)  # refuse before building anything (no TensorFlow start-up)
     model = _model_from_source(source, trusted)
-    folder = save_pretrained(model, output, max_shard_size=max_shard_size, include_optimizer=include_optimizer)
+    folder = save_pretrained(model, output, max_shard_size=max_shard_size, include_optimizer=include_optimizer,
+                             overwrite=overwrite)
     click.echo(f"packaged {type(model).__name__} ({model.count_params():,} parameters): {folder}")
 
 
@@ -174,7 +191,7 @@ def _model_from_source(source: str, trusted: tuple[str, ...]) -> Any:
             importlib.import_module(module)
         try:
             return keras.saving.load_model(path, safe_mode=True)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any unreadable .keras file is one line
             raise HubPublishError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
     if path.is_dir():
         from hub_publish.loading import from_pretrained
@@ -305,7 +322,9 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
             raise HubPublishError(f"{target} exists and is not empty; choose an empty or new --dest.")
         shutil.copytree(folder, target, dirs_exist_ok=True)
         folder = target
-    click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(checked)} weights file(s) verified)")
+    weights = [name for name in checked if ".weights." in name]
+    click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(weights)} weights file(s) verified, "
+               f"{len(checked)} file(s) in all)")
 
 
 @main.command()

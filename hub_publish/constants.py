@@ -19,6 +19,7 @@ METADATA_FILE = "metadata.json"  # Keras' metadata + hub-publish's keys below
 WEIGHTS_FILE = "model.weights.h5"  # Keras' own weights file name
 WEIGHTS_INDEX_FILE = "model.weights.json"  # Keras' sharded-weights index (save_weights(max_shard_size=))
 WEIGHTS_SHARD_GLOB = "model_*.weights.h5"  # shard names Keras writes next to the index
+ASSETS_DIR = "assets"  # Keras layer assets (vocabularies, ...), the folder a .keras archive has
 
 CARD_FILE = "README.md"  # model card
 GRAPH_FILE = "graph.json"  # class-free functional DAG of the model
@@ -43,10 +44,11 @@ META_PARAMETER_COUNT = "parameter_count"
 META_INPUTS = "inputs"  # input spec: [{name, shape, dtype, key?}]
 META_OUTPUTS = "outputs"  # output spec: [{name, shape, dtype}]
 META_INPUT_STRUCTURE = "input_structure"  # "single" | "list" | "dict"
-META_FILES = "files"  # {file name: {sha256, size}} for every weights file
+META_FILES = "files"  # the manifest: {relative path: {sha256, size}} of every file the loader reads
 META_SHA256 = "sha256"
 META_SIZE = "size"
 META_HEAD_LAYER = "head_layer"  # name of the classification head, for surgery recipes
+META_CLASS_NAMES = "class_names"  # [name of class 0, name of class 1, ...] when known (id2label)
 META_TRAINING = "training"  # training record (see hub_publish.training)
 META_BASE_MODEL = "base_model"  # lineage: {repo_id, revision, relation}
 META_LIBRARY_VERSIONS = "library_versions"

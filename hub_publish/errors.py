@@ -8,6 +8,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import os
 
 
+class HubPublishWarning(UserWarning):
+    """It worked, but not exactly as asked (class-free fallback, newer Keras, re-initialised layers,
+    a cached copy used after the Hub refused the token, unexpected files pushed, ...)."""
+
+
 class HubPublishError(Exception):
     """Base class: a user-facing error whose message is one clear line."""
 

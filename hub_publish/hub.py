@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants
+from hub_publish import format as fmt
 from hub_publish.errors import HubPublishError, ModelFolderError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,27 +84,30 @@ def push_to_hub(
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
-    with _hub_errors(repo_id, branch), _xet_for(api.endpoint):
+    # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
+    # push creates no repo and no branch.
+    with _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256), _hub_errors(repo_id, branch), _xet_for(api.endpoint):
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         repo_id = repo_url.repo_id
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         before = api.repo_info(repo_id, revision=branch).sha
-        with _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256):
-            _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
-            from model_cards.merge import sync_card_with_hub
+        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
+        from model_cards.merge import sync_card_with_hub
 
-            sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
-            info = _upload_folder(
-                api,
-                repo_id=repo_id,
-                folder=folder,
-                revision=branch,
-                commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
-                create_pr=create_pr,
-                delete_patterns=None if create_pr else [constants.WEIGHTS_SHARD_GLOB],
-                known_sha256=known_sha256,
-            )
+        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        info = _upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=folder,
+            revision=branch,
+            commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
+            create_pr=create_pr,
+            # Every weights/asset file the new folder no longer has goes (files uploaded in the same
+            # commit are kept): a stale sharded index must not outlive its layout.
+            delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
+            known_sha256=known_sha256,
+        )
     changed = info.oid != before
     return PushResult(
         repo_id=repo_id,
@@ -147,7 +151,7 @@ def download_snapshot(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    def fetch(revision: str | None, patterns: list[str] | None) -> Path:
+    def fetch(revision: str | None, patterns: list[str] | None, cache_only: bool = local_files_only) -> Path:
         def call(cache_only: bool) -> Path:
             return Path(snapshot_download(
                 repo_id,
@@ -162,7 +166,7 @@ def download_snapshot(
                 library_version=__version__,
             ))
 
-        if revision is not None and _SHA.match(revision) and not force_download and not local_files_only:
+        if revision is not None and _SHA.match(revision) and not force_download and not cache_only:
             # A commit is immutable: a complete cached snapshot is the answer, without the online
             # path's per-file checks and thread pool (~12 ms, 10% of a small model's load).
             # huggingface_hub can only tell a snapshot is complete when it cached the tree listing;
@@ -173,14 +177,33 @@ def download_snapshot(
                     return cached
             except LocalEntryNotFoundError:
                 pass  # not (completely) cached: download
-        return call(cache_only=local_files_only)
+        return call(cache_only=cache_only)
 
+    refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
     with _hub_errors(repo_id, revision):
+        if refused is not None:
+            # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
+            # or raise the refusal when nothing is cached.
+            try:
+                path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None, cache_only=True)
+            except Exception:  # noqa: BLE001 - nothing usable cached: the refusal is the error to show
+                raise refused from None
+            import warnings
+
+            from hub_publish.errors import HubPublishWarning
+
+            warnings.warn(
+                f"the Hub refused access to {repo_id} ({_first_line(refused)}); using the copy in the local cache, which "
+                "may be out of date: pass a valid token (--token / token= / HF_TOKEN) to check for updates.",
+                HubPublishWarning,
+                stacklevel=3,
+            )
+            return path, (path.name if _SHA.match(path.name) else None)
         path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None)
         commit = path.name if _SHA.match(path.name) else None
         if for_loading:
             # Weights files metadata.json lists under other names (pinned to the same commit).
-            missing = [name for name in _recorded_sha256(path) if not (path / name).is_file()]
+            missing = [name for name in _loaded_files(path) if not (path / name).is_file()]
             if missing and commit is not None:
                 fetch(commit, missing)
     return path, commit
@@ -188,8 +211,14 @@ def download_snapshot(
 
 def _has_what_loading_reads(folder: Path) -> bool:
     weights = (folder / constants.WEIGHTS_FILE).is_file() or (folder / constants.WEIGHTS_INDEX_FILE).is_file()
-    listed = all((folder / name).is_file() for name in _recorded_sha256(folder))
+    listed = all((folder / name).is_file() for name in _loaded_files(folder))
     return (folder / constants.CONFIG_FILE).is_file() and weights and listed
+
+
+def _loaded_files(folder: Path) -> list[str]:
+    """The files metadata.json lists that every load reads: all but graph.json (fetched by the
+    class-free fallback only, with `fetch_file`)."""
+    return [name for name in _recorded_sha256(folder) if name != constants.GRAPH_FILE]
 
 
 # What loading reads: Keras' folder files (config, metadata, weights, sharded weights, assets).
@@ -233,6 +262,31 @@ def fetch_file(
 # ----------------------------------------------------------------------------- helpers
 
 
+def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None) -> Exception | None:
+    """The Hub's refusal (bad/missing token, no access) for a branch or tag revision, else None.
+
+    A commit sha is immutable and served from the cache without a request (huggingface_hub's
+    rule, kept); offline mode and connection errors are left to snapshot_download.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import errors
+
+    if hf_constants.HF_HUB_OFFLINE or (revision and _SHA.match(revision)):
+        return None
+    try:
+        HfApi(endpoint=endpoint, token=token).repo_info(repo_id, revision=revision, token=token)
+    except (errors.RepositoryNotFoundError, errors.GatedRepoError) as exc:
+        return exc
+    except errors.HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        return exc if status in (401, 403) else None
+    except Exception:  # noqa: BLE001 - transport problems: snapshot_download reports or falls back as it does
+        return None
+    return None
+
+
+
 @contextlib.contextmanager
 def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any]) -> Iterator[tuple[Path, dict[str, str]]]:
     """The folder to push, and the verified sha256 of its weights files (``{name: hex}``).
@@ -249,7 +303,9 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
             raise ModelFolderError(f"{folder} is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save.")
         if save_kwargs:
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
-        verify_folder(folder)  # never publish a folder whose weights do not match its metadata
+        _check_links(folder)  # never publish what a link out of the folder points to
+        verify_folder(folder)  # never publish a folder whose files do not match its metadata
+        _warn_unexpected_files(folder)
         yield folder, _recorded_sha256(folder)
         return
     from hub_publish.packaging import save_pretrained
@@ -261,12 +317,11 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
 
 
 def _recorded_sha256(folder: Path) -> dict[str, str]:
-    """``{file name: sha256}`` of the weights files metadata.json records (verified by the caller)."""
+    """``{file name: sha256}`` of the files metadata.json records (verified by the caller); empty
+    when there is no usable metadata.json (the loader reports that, with its own message)."""
     try:
-        metadata = json.loads((folder / constants.METADATA_FILE).read_text(encoding="utf-8"))
-        files = metadata[constants.META_ROOT][constants.META_FILES]
-        return {name: rec[constants.META_SHA256] for name, rec in files.items() if isinstance(rec.get(constants.META_SHA256), str)}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {name: record.sha256 for name, record in fmt.read_metadata(folder).files.items()}
+    except ModelFolderError:
         return {}
 
 
@@ -318,6 +373,45 @@ def _upload_folder(
         revision=revision,
         create_pr=create_pr,
     )
+
+
+def _check_links(folder: Path) -> None:
+    """Refuse a folder holding a symbolic link that leaves it (huggingface_hub would upload the target)."""
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if target != root and root not in target.parents:
+                    rel = path.relative_to(folder).as_posix()
+                    raise HubPublishError(
+                        f"{rel} in {folder} is a link to {target}, outside the folder; refusing to publish it (replace the "
+                        "link by a copy of the file, or remove it)."
+                    )
+
+
+def _warn_unexpected_files(folder: Path) -> None:
+    """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
+    import warnings
+
+    from hub_publish.errors import HubPublishWarning
+
+    # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
+    card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
+    expected = set(fmt.read_metadata(folder).files) | card_files
+    extra = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != ".cache"]  # huggingface_hub's own bookkeeping
+        for filename in filenames:
+            rel = (Path(dirpath) / filename).relative_to(folder).as_posix()
+            if rel not in expected and not rel.startswith(".cache/"):
+                extra.append(rel)
+    if extra:
+        shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        warnings.warn(
+            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
+        )
 
 
 def _class_name(folder: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -85,18 +84,16 @@ def describe(
         lines.append(f"head layer: {ours[constants.META_HEAD_LAYER]}")
     lines.append("")
     files = ours.get(constants.META_FILES) or {}
-    lines.append("weights files (verified):" if files else "weights files: no hashes recorded (not saved by hub-publish)")
+    lines.append("files (verified):" if files else "files: no hashes recorded (not saved by hub-publish)")
     for name, record in files.items():
         lines.append(f"  {name}: {record[constants.META_SIZE]:,} bytes sha256 {record[constants.META_SHA256]}")
     return "\n".join(lines)
 
 
 def _read_metadata(folder: Any) -> dict[str, Any]:
-    try:
-        with open(os.path.join(folder, constants.METADATA_FILE), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+    from hub_publish import format as fmt
+
+    return fmt.read_metadata(folder).to_dict()  # the loader has already validated it
 
 
 def _spec_from_model(model: Any) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ only hub-publish's own modules, Keras, and the modules the caller lists in ``tru
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import json
 import os
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish import format as fmt
 from hub_publish.backends import check_backend
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
+    HubPublishWarning,
     IntegrityError,
     ModelFolderError,
     UnknownLayersError,
@@ -37,10 +40,6 @@ from hub_publish.errors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-
-
-class HubPublishWarning(UserWarning):
-    """Loading succeeded, but not exactly as asked (class-free fallback, newer Keras, ...)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,7 @@ def from_pretrained(
     trusted_modules: Iterable[str] = (),
     endpoint: str | None = None,
     expected_class: type | None = None,
+    **overrides: Any,
 ) -> "keras.Model":
     """Load a model saved by `hub_publish.save_pretrained` (or by Keras' own folder / hf:// saving).
 
@@ -85,13 +85,18 @@ def from_pretrained(
         trusted_modules: Modules (or packages) that may be imported to get the model's class.
         endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
         expected_class: Refuse a folder holding another class (used by ``Cls.from_pretrained``).
+        **overrides: Constructor arguments that replace the saved ones, such as ``num_classes=2``
+            (as timm's ``num_classes=`` / transformers' ``num_labels=``): every saved weight that
+            still fits is loaded, the layers whose shapes changed are re-initialised, and a
+            `HubPublishWarning` names them. Needs the model's class.
 
     Returns:
         The model: an instance of its registered class when that class is available and trusted,
         else a plain Keras Functional with the same layers and weights (with a warning).
 
     Raises:
-        ModelFolderError: The folder is missing, or its config/metadata is missing or garbled.
+        ModelFolderError: The folder is missing, or its config/metadata/graph is missing or garbled,
+            or an override is not an argument of the model's config.
         IntegrityError: A weights file does not match metadata.json.
         ClassMismatchError: The folder holds another class than ``expected_class``.
         UnsafeModelError: The config holds code (e.g. a Lambda with bytecode).
@@ -113,31 +118,149 @@ def from_pretrained(
         endpoint=endpoint,
     )
     folder = source.folder
-    config = _read_json(folder, constants.CONFIG_FILE, required=True)
-    metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
-    weights = _weights_path(folder)
-    verify_folder(folder, metadata, evict=source.repo_id is not None, rehash=force_download)
+    cached = source.repo_id is not None  # a huggingface_hub cache snapshot: evict what fails
+    with _evict_on_error(folder / constants.METADATA_FILE, cached):
+        metadata = fmt.read_metadata(folder)
+    # Every file named in the manifest, before any is read; graph.json only if the fallback uses it.
+    verify_folder(folder, metadata, evict=cached, rehash=force_download, skip=(constants.GRAPH_FILE,))
+    with _evict_on_error(folder / constants.CONFIG_FILE, cached and constants.CONFIG_FILE not in metadata.files):
+        config = fmt.read_json_object(folder, constants.CONFIG_FILE, required=True)
+    weights = _weights_path(folder, metadata)
     _warn_if_newer_keras(metadata, keras.version())
-    check_backend(config, metadata)  # backend-only layers (e.g. TorchModuleWrapper) need their backend
+    check_backend(config, metadata.to_dict())  # backend-only layers (e.g. TorchModuleWrapper) need their backend
 
     trusted = tuple(trusted_modules)
     cls, why_not = _resolve_class(config, trusted)
     if expected_class is not None:
         _check_class(config, cls, expected_class)
     if cls is not None:
+        _import_trusted_layers(config, trusted)
         _check_known_layers(config)
-        model = _deserialize(config, compile=compile, what=f"{constants.CONFIG_FILE} in {folder}")
+        if overrides:
+            model = _load_with_overrides(folder, config, metadata, weights, overrides)
+        else:
+            model = _deserialize(config, compile=compile, what=f"{constants.CONFIG_FILE} in {folder}")
+            _load_weights(model, weights)
     else:
+        if overrides:
+            raise HubPublishError(f"{why_not}; constructor overrides ({', '.join(sorted(overrides))}) need the model's class.")
         if source.repo_id is not None:  # a load fetches graph.json only when this fallback needs it
             from hub_publish.hub import fetch_file
 
             fetch_file(source.repo_id, constants.GRAPH_FILE, commit=source.commit, token=token, cache_dir=cache_dir,
                        local_files_only=local_files_only, endpoint=endpoint)
-        model = _load_class_free(folder, config, why_not)
+        if constants.GRAPH_FILE in metadata.files:
+            verify_folder(folder, metadata, evict=cached, rehash=force_download, only=(constants.GRAPH_FILE,))
+        model = _load_class_free(folder, config, why_not, trusted)
         source = ModelSource(source.folder, source.repo_id, source.revision, source.commit, class_free=True)
-    _load_weights(model, weights)
+        _load_weights(model, weights)
+    _load_assets(model, folder, metadata)
+    reserve_layer_names(model)
     _SOURCES[model] = source
     return model
+
+
+def reserve_layer_names(model: "keras.Model") -> None:
+    """Make Keras' automatic layer naming skip every name ``model`` uses, in this process.
+
+    Why: Keras names an unnamed layer ``dense``, ``dense_1``, ... from a per-process counter,
+    and a model loaded from disk brings its names without advancing that counter. In a fresh
+    process, ``keras.layers.Dense(1)`` on top of a loaded model whose head feeds from a layer
+    called ``dense`` would be named ``dense`` too and ``keras.Model(...)`` fails ("The name
+    'dense' is used 2 times"). Advancing the counter with Keras' public ``keras.backend.get_uid``
+    (the counter its auto-naming reads) makes the next auto-name of each prefix a free one.
+    """
+    import keras
+
+    wanted: dict[str, int] = {}
+    for name in _all_layer_names(model):
+        match = _AUTO_NAME.match(name)
+        prefix, number = (match.group(1), int(match.group(2))) if match else (name, 0)
+        if number < _MAX_RESERVED_UID:
+            wanted[prefix] = max(wanted.get(prefix, 0), number + 1)
+        wanted[name] = max(wanted.get(name, 0), 1)
+    for prefix, count in wanted.items():
+        while keras.backend.get_uid(prefix) < count:
+            pass
+
+
+_AUTO_NAME = re.compile(r"^(.+?)_(\d+)$")
+_MAX_RESERVED_UID = 100_000  # a name such as "dense_99999999" is not worth a counter walk
+
+
+def _all_layer_names(model: Any) -> list[str]:
+    names = [model.name]
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        names.append(layer.name)
+        stack.extend(getattr(layer, "layers", []) or [])
+    return names
+
+
+@contextlib.contextmanager
+def _evict_on_error(path: Path, evict: bool) -> Any:
+    """A cached file that cannot be parsed is removed from the cache (no corrupt entry stays)."""
+    try:
+        yield
+    except ModelFolderError:
+        if evict:
+            _evict_from_cache(path)
+        raise
+
+
+def _load_with_overrides(
+    folder: Path, config: Mapping[str, Any], metadata: fmt.Metadata, weights: Path, overrides: Mapping[str, Any]
+) -> "keras.Model":
+    """Rebuild with changed constructor arguments; keep every saved weight that still fits."""
+    import keras
+
+    inner = config.get("config")
+    if not isinstance(inner, Mapping):
+        raise ModelFolderError(f"{constants.CONFIG_FILE} in {folder} has no constructor config to override.")
+    unknown = sorted(set(overrides) - set(inner))
+    if unknown:
+        raise HubPublishError(
+            f"{', '.join(unknown)} is neither a from_pretrained option nor an argument of {config.get('class_name')} "
+            f"(its arguments: {', '.join(sorted(inner))})."
+        )
+    what = f"{constants.CONFIG_FILE} in {folder}"
+    saved = _deserialize(config, compile=False, what=what)
+    _load_weights(saved, weights)
+    changed = dict(config)
+    changed["config"] = {**inner, **overrides}
+    model = _deserialize(changed, compile=False, what=f"{what} with {', '.join(sorted(overrides))} changed")
+    reinitialised = []
+    for layer in model.layers:
+        try:
+            old = saved.get_layer(layer.name)
+        except ValueError:
+            old = None
+        values = old.get_weights() if old is not None else None
+        if values is not None and [v.shape for v in values] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(values)
+        elif layer.weights:
+            reinitialised.append(layer.name)
+    if reinitialised:
+        warnings.warn(
+            f"{', '.join(sorted(overrides))} changed the shapes of layer(s) {', '.join(reinitialised)}: they are newly "
+            "initialised (train them before use); every other weight was loaded.",
+            HubPublishWarning,
+            stacklevel=3,
+        )
+    return model
+
+
+def _load_assets(model: "keras.Model", folder: Path, metadata: fmt.Metadata) -> None:
+    # hub-publish folders name their assets in the manifest; a folder Keras wrote has none, so its
+    # assets/ folder (Keras' own layout) is read when present.
+    if not (metadata.has_assets() or (not metadata.files and (folder / constants.ASSETS_DIR).is_dir())):
+        return
+    try:
+        fmt.load_assets(model, folder)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFolderError(f"cannot load the assets in {folder} into the model: {message}") from None
 
 
 def source_of(model: Any) -> ModelSource | None:
@@ -146,18 +269,26 @@ def source_of(model: Any) -> ModelSource | None:
 
 
 def verify_folder(
-    folder: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, evict: bool = False, rehash: bool = False
+    folder: str | os.PathLike,
+    metadata: "fmt.Metadata | Mapping[str, Any] | None" = None,
+    *,
+    evict: bool = False,
+    rehash: bool = False,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
 ) -> list[str]:
-    """Check every weights file of a folder against the sha256 and size in metadata.json.
+    """Check every file of a folder's manifest (config, graph, weights, assets) against metadata.json.
 
     Args:
         folder: The model folder.
         metadata: Its parsed metadata.json (read from the folder when None).
         evict: The folder is a huggingface_hub cache snapshot: remove a file that fails the check
-            from the cache (snapshot entry and blob), so no corrupt entry stays and the next
-            download fetches it again.
+            (or a metadata.json that cannot be parsed) from the cache (snapshot entry and blob), so
+            no corrupt entry stays and the next download fetches it again.
         rehash: Hash every file even when it was verified before and has not changed since
             (``force_download``, ``hub-publish pull --verify``); see `hub_publish.verify_cache`.
+        only: Check only these manifest entries (default: all).
+        skip: Manifest entries not to check now (a load checks graph.json only when it uses it).
 
     Returns:
         The names of the files checked (empty for a folder without recorded hashes, such as
@@ -165,12 +296,16 @@ def verify_folder(
 
     Raises:
         IntegrityError: A file is missing, or its size or sha256 differs from the record.
-        ModelFolderError: metadata.json names a file outside the folder.
+        ModelFolderError: metadata.json is malformed or names a file outside the folder.
     """
     folder = Path(folder)
     if metadata is None:
-        metadata = _read_json(folder, constants.METADATA_FILE, required=False) or {}
-    files = (metadata.get(constants.META_ROOT) or {}).get(constants.META_FILES) or {}
+        with _evict_on_error(folder / constants.METADATA_FILE, evict):
+            metadata = fmt.read_metadata(folder)
+    elif not isinstance(metadata, fmt.Metadata):
+        metadata = fmt.Metadata.from_dict(metadata, where=f"{constants.METADATA_FILE} in {folder}")
+    wanted = set(metadata.files) if only is None else set(only)
+    files = {name: record.to_dict() for name, record in metadata.files.items() if name in wanted and name not in set(skip)}
     try:
         _check_files(folder, files, rehash=rehash)
     except IntegrityError as exc:
@@ -241,7 +376,7 @@ def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False
         path = folder / name
         if not path.is_file():
             raise IntegrityError(
-                f"{name} is missing from {folder}; re-download it (force_download=True) or re-save the model.", path
+                f"{folder} has no {name} (metadata.json lists it); re-download it (force_download=True) or re-save the model.", path
             )
         expected_size = record.get(constants.META_SIZE)
         actual_size = path.stat().st_size
@@ -273,33 +408,24 @@ def _evict_from_cache(path: Path) -> None:
                 p.unlink()
 
 
-def _read_json(folder: Path, name: str, *, required: bool) -> Any:
-    path = folder / name
-    if not path.is_file():
-        if required:
-            raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with hub_publish.save_pretrained).")
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.") from None
-    if not isinstance(value, dict):
-        raise ModelFolderError(f"{name} in {folder} is not a JSON object; re-download (force_download=True) or re-save the model.")
-    return value
-
-
-def _weights_path(folder: Path) -> Path:
-    for name in (constants.WEIGHTS_INDEX_FILE, constants.WEIGHTS_FILE):
+def _weights_path(folder: Path, metadata: fmt.Metadata) -> Path:
+    """The weights file the manifest names; never whichever file happens to exist (a stale index of
+    an older push must not win). Folders without a manifest (written by Keras) have one file."""
+    name = metadata.weights_file()
+    if name is not None:
+        return folder / name
+    if metadata.files:
+        raise ModelFolderError(f"metadata.json in {folder} names no weights file; re-save the model.")
+    for name in (constants.WEIGHTS_FILE, constants.WEIGHTS_INDEX_FILE):
         if (folder / name).is_file():
             return folder / name
     raise ModelFolderError(f"{folder} has no {constants.WEIGHTS_FILE} (nor sharded {constants.WEIGHTS_INDEX_FILE}); re-save the model.")
 
 
-def _warn_if_newer_keras(metadata: Mapping[str, Any], installed: str) -> None:
+def _warn_if_newer_keras(metadata: fmt.Metadata, installed: str) -> None:
     from packaging.version import InvalidVersion, Version
 
-    saved = metadata.get(constants.META_KERAS_VERSION)
+    saved = metadata.keras_version
     if not saved:
         return
     try:
@@ -331,7 +457,7 @@ def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple
 
     module = str(config.get("module") or "")
     class_name = str(config.get("class_name") or "?")
-    registered = config.get("registered_name") or class_name
+    registered = str(config.get("registered_name") or class_name)
     if module == "keras" or module.startswith("keras."):
         return keras.Model, ""  # Keras' own classes: Keras resolves them itself
     cls = keras.saving.get_registered_object(registered)
@@ -357,7 +483,7 @@ def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple
 def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) -> None:
     import keras
 
-    registered = config.get("registered_name") or config.get("class_name")
+    registered = str(config.get("registered_name") or config.get("class_name"))
     if cls is not None and cls is not keras.Model and issubclass(cls, expected):
         return
     expected_name = keras.saving.get_registered_name(expected)
@@ -370,28 +496,29 @@ def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) ->
 def _deserialize(config: Mapping[str, Any], *, compile: bool, what: str) -> "keras.Model":
     import keras
 
-    config = dict(config)
+    config = copy.deepcopy(dict(config))  # Keras' from_config consumes the dicts it is given
     if not compile:
         config["compile_config"] = None
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    except (TypeError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - a garbled config can make Keras raise anything; one line for all
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
             raise UnsafeModelError(
                 f"{what} holds Python code (such as a Lambda layer with bytecode) and loading it would run that code; "
                 "refused. Only load it with keras safe_mode=False if you trust its author."
             ) from None
-        raise ModelFolderError(f"cannot rebuild the model from {what}: {message}") from None
+        raise ModelFolderError(f"cannot rebuild the model from {what}: {message[:300]}") from None
     if not isinstance(model, keras.Model):
         raise ModelFolderError(f"{what} does not describe a Keras model (got {type(model).__name__}).")
     return model
 
 
-def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str) -> "keras.Model":
-    graph = _read_json(folder, constants.GRAPH_FILE, required=False)
+def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str, trusted: tuple[str, ...] = ()) -> "keras.Model":
+    graph = fmt.read_json_object(folder, constants.GRAPH_FILE, required=False)
     if graph is None:
         raise ModelFolderError(f"{why_not}, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class.")
+    _import_trusted_layers(graph, trusted)
     _check_known_layers(graph)
     warnings.warn(
         f"{why_not}; loaded the class-free graph instead (a keras Functional with the same layers and weights).",
@@ -401,12 +528,44 @@ def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str) -> "
     return _deserialize(graph, compile=False, what=f"{constants.GRAPH_FILE} in {folder}")
 
 
+def _import_trusted_layers(config: Mapping[str, Any], trusted: tuple[str, ...]) -> None:
+    """Import the trusted modules that define the config's unregistered custom objects (layers, ...).
+
+    ``trusted_modules`` covers custom layers as well as the model's class: a module is imported
+    only when the caller trusts it (never because a config names it).
+    """
+    import keras
+
+    for name, module in _custom_objects(config):
+        if module and keras.saving.get_registered_object(name) is None and _is_trusted(module, trusted):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
+
+def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(registered name, module) of the non-Keras objects named in a config, walked without recursion."""
+    found = []
+    stack: list[Any] = [config.get("config", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            module = node.get("module")
+            if isinstance(module, str) and isinstance(node.get("class_name"), str) and "config" in node:
+                if not (module == "keras" or module.startswith("keras.") or module == "builtins"):
+                    found.append((str(node.get("registered_name") or node["class_name"]), module))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def _check_known_layers(config: Mapping[str, Any]) -> None:
     missing = sorted(_unknown_layers(config))
     if missing:
+        modules = sorted({m.rsplit("module ", 1)[-1].rstrip(")").split(".")[0] for m in missing})
         raise UnknownLayersError(
             f"the model's graph needs custom layers that are not available: {', '.join(missing)}; "
-            "import the modules that register them (or pass trusted_modules=...)."
+            f"pass trusted_modules={modules!r} (CLI: --trust) if you trust them, or import the modules that register them."
         )
 
 
@@ -414,24 +573,11 @@ def _unknown_layers(graph: Mapping[str, Any]) -> set[str]:
     """Custom (non-Keras) objects named anywhere in the graph config that are not registered."""
     import keras
 
-    unknown: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            module = node.get("module")
-            if isinstance(module, str) and "class_name" in node and "config" in node:
-                if not (module == "keras" or module.startswith("keras.") or module == "builtins"):
-                    name = node.get("registered_name") or node.get("class_name")
-                    if keras.saving.get_registered_object(name) is None:
-                        unknown.add(f"{name} (module {module})")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(graph.get("config", {}))
-    return unknown
+    return {
+        f"{name} (module {module})"
+        for name, module in _custom_objects(graph)
+        if keras.saving.get_registered_object(name) is None
+    }
 
 
 def _load_weights(model: "keras.Model", weights: Path) -> None:

@@ -56,7 +56,7 @@ def replace_head(
     model: "keras.Model",
     new_head: HeadSpec,
     *,
-    at: str = constants.DEFAULT_HEAD_LAYER,
+    at: str | None = None,
     activation: str | None = None,
     name: str | None = None,
 ) -> "keras.Model":
@@ -69,12 +69,15 @@ def replace_head(
     Args:
         model: A Keras functional model (functional subclass, class-free Functional or plain).
         new_head: The new head: a number of classes (a ``Dense`` layer), a ``Dense`` spec such as
-            ``{"units": 1, "activation": "sigmoid", "name": "is_zero"}``, or a Keras layer.
-        at: Name of the layer to replace (default: the zoo's ``"classification_head"``).
+            ``{"units": 1, "activation": "sigmoid", "name": "is_zero"}``, or a Keras layer, used
+            as it is (an unnamed ``keras.layers.Dense(1)`` is fine).
+        at: Name of the layer to replace (default: the model's recorded ``head_layer``, from its
+            metadata.json or its class, else ``"classification_head"``).
         activation: Activation of a head built from a number or spec (default: ``"sigmoid"``
             for one unit, else ``"softmax"``). Not allowed with a layer instance.
         name: Layer name of a head built from a number or spec (default:
-            ``"binary_classification_head"`` for one sigmoid unit, else ``"classification_head"``).
+            ``"binary_classification_head"`` for one sigmoid unit, else ``"classification_head"``,
+            with a ``_2``, ``_3``, ... suffix when the model already has a layer of that name).
             Not allowed with a layer instance.
 
     Returns:
@@ -88,9 +91,11 @@ def replace_head(
     """
     import keras
 
+    at = at or recorded_head_layer(model)
+    model = _as_functional(model)
     node = _single_node(model, at)
     cut = _cut_tensors(node, at, side="input")
-    head = _build_head(new_head, activation=activation, name=name)
+    head = _build_head(new_head, activation=activation, name=name or _free_default_name(model, new_head, activation, at))
     flat_outputs = keras.tree.flatten(model.output)
     graph = _Graph(model)
     replaced = [t for t in flat_outputs if graph.depends_on(_producer(t), node)]
@@ -103,7 +108,8 @@ def replace_head(
     removed = graph.between(node, _producer(replaced[0]))
     _check_separates(removed, node, cut, at)
     kept = {n.operation.name for n in graph.nodes if n not in removed}
-    _check_free_name(head.name, kept, model)
+    _check_free_name(head.name, kept, model, layer_instance=_is_layer(new_head))
+
     new_output = _call_head(head, cut, at)
     outputs = keras.tree.map_structure(lambda t: new_output if t is replaced[0] else t, model.output)
     return keras.Model(model.input, outputs, name=f"{model.name}_{head.name}")
@@ -141,6 +147,7 @@ def feature_extractor(
 
     if side not in ("input", "output"):
         raise SurgeryError(f"side must be 'input' or 'output'; got {side!r}")
+    model = _as_functional(model)
     node = _single_node(model, at)
     tensors = _cut_tensors(node, at, side=side)
     outputs = tensors[0] if len(tensors) == 1 else list(tensors)
@@ -178,6 +185,7 @@ def add_heads(
 
     if not isinstance(heads, Mapping) or not heads:
         raise SurgeryError("add_heads needs a non-empty {output name: head} mapping")
+    model = _as_functional(model)
     node = _single_node(model, at)
     cut = _cut_tensors(node, at, side="input")
     outputs = _existing_outputs(model) if keep_existing else {}
@@ -316,6 +324,16 @@ def _layer_names(model: "keras.Model") -> list[str]:
     return [layer.name for layer in model.layers]
 
 
+def _as_functional(model: Any) -> Any:
+    """A built Sequential as the Functional over the same layers (surgery walks a functional graph)."""
+    import keras
+
+    if isinstance(model, keras.Sequential) and model.built and getattr(model, "_functional", None):
+        ins, outs = model.inputs, model.outputs
+        return keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=model.name)
+    return model
+
+
 def _check_functional(model: Any) -> None:
     import keras
     from keras.src.models.functional import Functional  # the class of every functional model
@@ -411,11 +429,45 @@ def _build_head(spec: HeadSpec, *, activation: str | None = None, name: str | No
         raise SurgeryError(f"invalid head spec {spec!r}: {message}") from None
 
 
-def _check_free_name(head_name: str, kept: set[str], model: "keras.Model") -> None:
+def _check_free_name(head_name: str, kept: set[str], model: "keras.Model", *, layer_instance: bool = False) -> None:
     if head_name in kept:
-        raise SurgeryError(
-            f"the new head's name {head_name!r} is already a layer of model {model.name!r}; pass another name="
-        )
+        fix = "give your layer another name=" if layer_instance else "pass another name="
+        raise SurgeryError(f"the new head's name {head_name!r} is already a layer of model {model.name!r}; {fix}")
+
+
+def recorded_head_layer(model: "keras.Model") -> str:
+    """The head a model declares: its metadata's ``head_layer`` (models from `from_pretrained`),
+    its class attribute ``head_layer``, else the zoo's ``"classification_head"``."""
+    from hub_publish.loading import source_of
+
+    source = source_of(model)
+    if source is not None:
+        from hub_publish import format as fmt
+
+        try:
+            head = fmt.read_metadata(source.folder).head_layer
+        except Exception:  # noqa: BLE001 - the folder may be gone; fall back to the class attribute
+            head = None
+        if head:
+            return head
+    declared = getattr(model, "head_layer", None)
+    return declared if isinstance(declared, str) and declared else constants.DEFAULT_HEAD_LAYER
+
+
+def _free_default_name(model: "keras.Model", spec: Any, activation: str | None, at: str) -> str | None:
+    """The default head name, suffixed ``_2``, ``_3``, ... while another kept layer has it."""
+    if _is_layer(spec) or (isinstance(spec, Mapping) and "name" in spec):
+        return None
+    units = spec.get("units") if isinstance(spec, Mapping) else spec
+    act = activation or (spec.get("activation") if isinstance(spec, Mapping) else None)
+    binary = units == 1 and (act or "sigmoid") == "sigmoid"
+    base = BINARY_HEAD_NAME if binary else constants.DEFAULT_HEAD_LAYER
+    taken = {name for name in _layer_names(model) if name != at}
+    candidate, i = base, 1
+    while candidate in taken:
+        i += 1
+        candidate = f"{base}_{i}"
+    return candidate
 
 
 def _call_head(head: "keras.layers.Layer", cut: list[Any], at: str) -> Any:

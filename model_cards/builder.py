@@ -383,6 +383,7 @@ def _architecture(model: "keras.Model", ours: Mapping[str, Any]) -> dict[str, An
     files = [
         {"name": name, "size": int(entry.get(constants.META_SIZE, 0)), "sha256": entry.get(constants.META_SHA256, "")}
         for name, entry in (ours.get(constants.META_FILES) or {}).items()
+        if ".weights." in name  # the manifest also lists config, graph and assets; the card shows the weights
     ]
     return {
         "layers": layers,

@@ -120,7 +120,8 @@ def test_unchanged_repush_makes_no_commit_and_sends_no_weights(hub: HubServer, a
     commits = alice.list_repo_commits(repo)
 
     # Re-save the same model (new date_saved) and push again: nothing changed, nothing is sent.
-    folder = hub_publish.save_pretrained(model, tmp_path / "model")
+    # (Replacing a model folder is asked for with overwrite=True since issue 9.)
+    folder = hub_publish.save_pretrained(model, tmp_path / "model", overwrite=True)
     mark = len(_log_lines(hub))
     second = hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
     sent = _requests_since(hub, mark)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from folder_tools import restamp
 import hub_publish
 from hub_publish import constants
 from hub_publish.errors import (
@@ -93,12 +94,18 @@ def test_missing_config(saved):
 
 def test_garbled_config(saved):
     (saved / constants.CONFIG_FILE).write_text('{"class_name": "MnistModel", ')
+    # The manifest covers config.json (issue 10): an altered config fails its hash first ...
+    with pytest.raises(IntegrityError, match="config.json .*truncated or altered"):
+        hub_publish.from_pretrained(saved)
+    # ... and one whose record matches (or a folder Keras wrote, without a manifest) is not JSON.
+    restamp(saved, constants.CONFIG_FILE)
     with pytest.raises(ModelFolderError, match="config.json .* is not valid JSON"):
         hub_publish.from_pretrained(saved)
 
 
 def test_config_that_is_not_a_model(saved):
     (saved / constants.CONFIG_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}, "registered_name": None}))
+    restamp(saved, constants.CONFIG_FILE)
     with pytest.raises(ModelFolderError, match=r"config\.json in .* does not describe a Keras model \(got Dense\)\.$"):
         hub_publish.from_pretrained(saved)
 
@@ -125,7 +132,7 @@ def test_metadata_naming_files_outside_the_folder_is_refused(saved, name):
     metadata = json.loads((saved / constants.METADATA_FILE).read_text())
     metadata[constants.META_ROOT][constants.META_FILES][name] = {constants.META_SHA256: "0" * 64, constants.META_SIZE: 9}
     (saved / constants.METADATA_FILE).write_text(json.dumps(metadata))
-    with pytest.raises(ModelFolderError, match="names a weights file outside the folder"):
+    with pytest.raises(ModelFolderError, match="names a file outside the folder"):
         hub_publish.from_pretrained(saved)
     assert (saved.parent / "outside.h5").read_bytes() == b"not yours"
 

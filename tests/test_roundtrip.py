@@ -41,7 +41,7 @@ def test_default_architecture_matches_the_guide():
     model = MnistModel()
     assert model.count_params() == 76_810
     assert [layer.name for layer in model.layers] == [
-        "image", "rescaling", "conv_1", "conv_2", "conv_3", "global_pool", "dense", "dropout", "classification_head",
+        "image", "pixel_scaling", "conv_1", "conv_2", "conv_3", "global_pool", "hidden", "head_dropout", "classification_head",
     ]
     assert [type(layer).__name__ for layer in model.layers[1:]] == [
         "Rescaling", "Conv2D", "Conv2D", "Conv2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Dense",
@@ -49,7 +49,7 @@ def test_default_architecture_matches_the_guide():
     assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, None, None, 1)
     assert [model.get_layer(f"conv_{i}").strides for i in (1, 2, 3)] == [(1, 1), (2, 2), (2, 2)]
     assert model.get_layer("classification_head").activation.__name__ == "softmax"
-    assert model.get_layer("dropout").rate == 0.4
+    assert model.get_layer("head_dropout").rate == 0.4
     dict_model = MnistDictModel()
     assert dict_model.count_params() == 76_810 and set(dict_model.input) == {"image"}
 
@@ -167,7 +167,9 @@ def test_sharded_weights_round_trip(tmp_path):
     shards = [n for n in names if n.startswith("model_") and n.endswith(".weights.h5")]
     assert len(shards) >= 2
     meta = json.loads((folder / constants.METADATA_FILE).read_text())
-    assert set(meta[constants.META_ROOT][constants.META_FILES]) == {constants.WEIGHTS_INDEX_FILE, *shards}
+    # The manifest covers every file the loader reads (issue 10): config and graph as well as the weights.
+    assert set(meta[constants.META_ROOT][constants.META_FILES]) == {
+        constants.CONFIG_FILE, constants.GRAPH_FILE, constants.WEIGHTS_INDEX_FILE, *shards}
     loaded = MnistModel.from_pretrained(folder)
     x = _images(28, 28)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
@@ -192,9 +194,12 @@ def test_optimizer_state_only_when_asked(tmp_path):
 def test_save_replaces_a_folder_atomically_and_respects_overwrite(tmp_path):
     target = tmp_path / "m"
     hub_publish.save_pretrained(MnistModel(), target)
-    with pytest.raises(hub_publish.errors.HubPublishError, match="already exists"):
+    # overwrite=False is the default now (issue 9: replacing a model folder must be asked for).
+    with pytest.raises(hub_publish.errors.HubPublishError, match="already holds a model"):
+        hub_publish.save_pretrained(MnistModel(), target)
+    with pytest.raises(hub_publish.errors.HubPublishError, match="already holds a model"):
         hub_publish.save_pretrained(MnistModel(), target, overwrite=False)
-    hub_publish.save_pretrained(MnistDictModel(), target)
+    hub_publish.save_pretrained(MnistDictModel(), target, overwrite=True)
     assert json.loads((target / constants.CONFIG_FILE).read_text())["class_name"] == "MnistDictModel"
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left behind
 

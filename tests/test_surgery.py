@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 
+from folder_tools import restamp
 import hub_publish
 from hub_publish import surgery
 from hub_publish.base import HubModel
@@ -28,7 +29,7 @@ from hub_publish.server import HubServer
 from conftest import subprocess_env
 
 TOKEN = "hf_alice"
-BACKBONE = ["rescaling", "conv_1", "conv_2", "conv_3", "global_pool", "dense", "dropout"]
+BACKBONE = ["pixel_scaling", "conv_1", "conv_2", "conv_3", "global_pool", "hidden", "head_dropout"]
 MNIST_LAYERS = ["image", *BACKBONE, "classification_head"]
 
 
@@ -63,6 +64,7 @@ def _class_free_folder(tmp: Path) -> Path:
     config = json.loads((folder / "config.json").read_text())
     config.update(module="untrusted_zoo.models", registered_name="untrusted_zoo>MnistModel")
     (folder / "config.json").write_text(json.dumps(config))
+    restamp(folder, "config.json")  # the manifest covers config.json: re-record it as the "author" would
     return folder
 
 
@@ -292,15 +294,15 @@ def test_other_surgery_errors_are_one_clear_line(cases: dict[str, Case]) -> None
     two_outputs = surgery.add_heads(model, {"parity": 2})
     problems = {
         r"layer 'shared' is used 2 times": lambda: surgery.replace_head(twice, 1, at="shared"),
-        r"new head's name 'dense' is already a layer": lambda: surgery.replace_head(model, 1, name="dense"),
+        r"new head's name 'hidden' is already a layer": lambda: surgery.replace_head(model, 1, name="hidden"),
         r"positive integer number of units; got 0": lambda: surgery.replace_head(model, 0),
         r"a head is a number of classes": lambda: surgery.replace_head(model, "ten"),
         r"invalid head spec": lambda: surgery.replace_head(model, {"units": 2, "colour": "red"}),
         r"not to a layer instance": lambda: surgery.replace_head(model, keras.layers.Dense(1), name="x"),
-        r"feeds 2 outputs": lambda: surgery.replace_head(two_outputs, 1, at="dense"),
+        r"feeds 2 outputs": lambda: surgery.replace_head(two_outputs, 1, at="hidden"),
         r"output 'classification_head' exists already": lambda: surgery.add_heads(model, {"classification_head": 1}),
         r"non-empty": lambda: surgery.add_heads(model, {}),
-        r"not both": lambda: surgery.freeze(model, ["dense"], up_to="dense"),
+        r"not both": lambda: surgery.freeze(model, ["hidden"], up_to="hidden"),
         r"side must be": lambda: surgery.feature_extractor(model, side="middle"),
         r"is an input layer": lambda: surgery.feature_extractor(model, at="image"),
         r"needs a Keras functional model": lambda: surgery.replace_head(keras.layers.Dense(2), 1),
@@ -373,7 +375,7 @@ def test_surgery_runs_under_the_jax_backend(tmp_path: Path) -> None:
         assert binary.predict(x, verbose=0).shape == (2, 1)
         assert surgery.feature_extractor(model).predict(x, verbose=0).shape == (2, 48)
         assert set(surgery.add_heads(model, {"a": 2}).predict(x, verbose=0)) == {"classification_head", "a"}
-        assert surgery.freeze(binary, up_to="binary_classification_head")[-1] == "dropout"
+        assert surgery.freeze(binary, up_to="binary_classification_head")[-1] == "head_dropout"
         try:
             train("MnistModel", epochs=1, distribute="mirrored")
         except HubPublishError as err:

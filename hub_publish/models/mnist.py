@@ -4,7 +4,9 @@ Both classes reproduce the Keras guide's architectures with their default argume
 (76,810 parameters) and accept images of any height and width. Every layer has an
 explicit name, so a surgery recipe written against a model card (for example
 ``model.get_layer("classification_head")``) works in any process, whatever models the
-process built before.
+process built before. The names (`LAYER_NAMES`) are ones Keras' automatic naming never
+produces (it names an unnamed layer after its class: ``dense``, ``dropout``, ``rescaling``,
+``conv2d_1``, ...), so a user's unnamed layers never collide with the zoo's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from hub_publish import constants
 from hub_publish.base import HubModel
 
 IMAGE_KEY = "image"
+# The zoo's layer names, in graph order (conv_1.. repeats per convolution). None of them is the
+# snake_case name of a Keras class, which is what Keras gives an unnamed layer.
+LAYER_NAMES = ("image", "pixel_scaling", "conv_1", "global_pool", "hidden", "head_dropout", constants.DEFAULT_HEAD_LAYER)
 
 
 def _check_hparams(
@@ -55,7 +60,7 @@ def _classifier(
 ) -> keras.KerasTensor:
     """The seed's layer stack, from a uint8 image tensor to class probabilities."""
     # pixel format conversion from uint8 to float32
-    y = keras.layers.Rescaling(1 / 255.0, name="rescaling")(image)
+    y = keras.layers.Rescaling(1 / 255.0, name="pixel_scaling")(image)
     for i, (filters, kernel, stride) in enumerate(zip(conv_filters, conv_kernel_sizes, conv_strides), 1):
         y = keras.layers.Conv2D(
             filters=int(filters),
@@ -66,8 +71,8 @@ def _classifier(
             name=f"conv_{i}",
         )(y)
     y = keras.layers.GlobalAveragePooling2D(name="global_pool")(y)
-    y = keras.layers.Dense(int(dense_units), activation="relu", name="dense")(y)
-    y = keras.layers.Dropout(float(dropout_rate), name="dropout")(y)
+    y = keras.layers.Dense(int(dense_units), activation="relu", name="hidden")(y)
+    y = keras.layers.Dropout(float(dropout_rate), name="head_dropout")(y)
     return keras.layers.Dense(
         int(num_classes), activation=head_activation, name=constants.DEFAULT_HEAD_LAYER
     )(y)
