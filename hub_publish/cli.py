@@ -311,7 +311,8 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
     import shutil
 
     from hub_publish.hub import download_snapshot
-    from hub_publish.loading import parse_repo_ref, verify_folder
+    from hub_publish.format import verify_folder
+    from hub_publish.loading import parse_repo_ref
 
     repo, ref_revision = parse_repo_ref(repo_id)
     folder, commit = download_snapshot(repo, revision=revision or ref_revision, token=token, endpoint=endpoint, force_download=force_download)

@@ -20,6 +20,7 @@ This module imports neither Keras nor TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hub_publish import constants, verify_cache
-from hub_publish.errors import ModelFolderError
+from hub_publish.errors import IntegrityError, ModelFolderError
 
 CONFIG_FILE = constants.CONFIG_FILE
 METADATA_FILE = constants.METADATA_FILE
@@ -335,3 +336,111 @@ def load_assets(model: Any, folder: str | os.PathLike) -> None:
 
     store = saving_lib.DiskIOStore(str(Path(folder) / ASSETS_DIR), mode="r")
     saving_lib._load_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+@contextlib.contextmanager
+def evict_on_error(path: Path, evict: bool) -> Any:
+    """A cached file that cannot be parsed is removed from the cache (no corrupt entry stays)."""
+    try:
+        yield
+    except ModelFolderError:
+        if evict:
+            evict_from_cache(path)
+        raise
+
+
+def verify_folder(
+    folder: str | os.PathLike,
+    metadata: "Metadata | Mapping[str, Any] | None" = None,
+    *,
+    evict: bool = False,
+    rehash: bool = False,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+) -> list[str]:
+    """Check every file of a folder's manifest (config, graph, weights, assets) against metadata.json.
+
+    Args:
+        folder: The model folder.
+        metadata: Its parsed metadata.json (read from the folder when None).
+        evict: The folder is a huggingface_hub cache snapshot: remove a file that fails the check
+            (or a metadata.json that cannot be parsed) from the cache (snapshot entry and blob), so
+            no corrupt entry stays and the next download fetches it again.
+        rehash: Hash every file even when it was verified before and has not changed since
+            (``force_download``, ``hub-publish pull --verify``); see `hub_publish.verify_cache`.
+        only: Check only these manifest entries (default: all).
+        skip: Manifest entries not to check now (a load checks graph.json only when it uses it).
+
+    Returns:
+        The names of the files checked (empty for a folder without recorded hashes, such as
+        one written by Keras' own ``model.save``).
+
+    Raises:
+        IntegrityError: A file is missing, or its size or sha256 differs from the record.
+        ModelFolderError: metadata.json is malformed or names a file outside the folder.
+    """
+    folder = Path(folder)
+    if metadata is None:
+        with evict_on_error(folder / constants.METADATA_FILE, evict):
+            metadata = read_metadata(folder)
+    elif not isinstance(metadata, Metadata):
+        metadata = Metadata.from_dict(metadata, where=f"{constants.METADATA_FILE} in {folder}")
+    wanted = set(metadata.files) if only is None else set(only)
+    files = {name: record.to_dict() for name, record in metadata.files.items() if name in wanted and name not in set(skip)}
+    try:
+        _check_files(folder, files, rehash=rehash)
+    except IntegrityError as exc:
+        if evict and exc.path is not None:
+            evict_from_cache(Path(exc.path))
+        raise
+    return list(files)
+
+
+def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False) -> None:
+    for name, record in files.items():
+        if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
+            raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
+        path = folder / name
+        if not path.is_file():
+            raise IntegrityError(
+                f"{folder} has no {name} (metadata.json lists it); re-download it (force_download=True) or re-save the model.", path
+            )
+        expected_size = record.get(constants.META_SIZE)
+        actual_size = path.stat().st_size
+        if expected_size is not None and actual_size != expected_size:
+            raise IntegrityError(
+                f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
+                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
+                path,
+            )
+        # Verify once (hub_publish.verify_cache): hashed when first seen, re-hashed only if the file changed.
+        if not verify_cache.matches(path, str(record.get(constants.META_SHA256)), expected_size, rehash=rehash):
+            raise IntegrityError(
+                f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
+                "re-download it (force_download=True) or re-save the model.",
+                path,
+            )
+
+
+def evict_from_cache(path: Path) -> None:
+    """Remove a file that failed verification from the huggingface_hub cache: every snapshot entry
+    that points to its blob, and the blob, so no corrupt entry stays and the next load downloads it
+    again. Uses huggingface_hub's public cache API (`scan_cache_dir` / `HFCacheInfo.delete_files`);
+    a file outside a huggingface_hub cache layout is left alone."""
+    if not path.is_symlink():  # cache snapshots are links to blobs; anything else is the user's
+        return
+    blob = path.resolve()
+    snapshot = next((p for p in path.parents if p.parent.name == "snapshots"), None)
+    if blob.parent.name != "blobs" or snapshot is None:
+        return
+    from huggingface_hub import scan_cache_dir
+
+    cache = scan_cache_dir(snapshot.parent.parent.parent)
+    entries = [f for repo in cache.repos for rev in repo.revisions for f in rev.files if f.blob_path == blob]
+    if entries:
+        # Every entry of a corrupt blob goes, so that delete_files (which keeps a blob another
+        # entry still references) removes the blob too.
+        cache.delete_files(*entries).execute()

@@ -295,7 +295,7 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
     records it (`hub_publish.verify_cache`), verifying a folder reuses a still-valid record or
     hashes once, and the digests are handed to huggingface_hub so that it does not hash again.
     """
-    from hub_publish.loading import verify_folder
+    from hub_publish.format import verify_folder
 
     if isinstance(model_or_folder, (str, os.PathLike)):
         folder = Path(model_or_folder)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from hub_publish import format as fmt
+from hub_publish.format import verify_folder  # noqa: F401  (public here too: loading verifies before use)
 from hub_publish.backends import check_backend
 from hub_publish.errors import (
     ClassMismatchError,
@@ -106,8 +107,6 @@ def from_pretrained(
     """
     import keras
 
-    import hub_publish.models  # noqa: F401  (registers the zoo's classes)
-
     source = _resolve(
         repo_id_or_path,
         revision=revision,
@@ -119,11 +118,11 @@ def from_pretrained(
     )
     folder = source.folder
     cached = source.repo_id is not None  # a huggingface_hub cache snapshot: evict what fails
-    with _evict_on_error(folder / constants.METADATA_FILE, cached):
+    with fmt.evict_on_error(folder / constants.METADATA_FILE, cached):
         metadata = fmt.read_metadata(folder)
     # Every file named in the manifest, before any is read; graph.json only if the fallback uses it.
     verify_folder(folder, metadata, evict=cached, rehash=force_download, skip=(constants.GRAPH_FILE,))
-    with _evict_on_error(folder / constants.CONFIG_FILE, cached and constants.CONFIG_FILE not in metadata.files):
+    with fmt.evict_on_error(folder / constants.CONFIG_FILE, cached and constants.CONFIG_FILE not in metadata.files):
         config = fmt.read_json_object(folder, constants.CONFIG_FILE, required=True)
     weights = _weights_path(folder, metadata)
     _warn_if_newer_keras(metadata, keras.version())
@@ -198,17 +197,6 @@ def _all_layer_names(model: Any) -> list[str]:
     return names
 
 
-@contextlib.contextmanager
-def _evict_on_error(path: Path, evict: bool) -> Any:
-    """A cached file that cannot be parsed is removed from the cache (no corrupt entry stays)."""
-    try:
-        yield
-    except ModelFolderError:
-        if evict:
-            _evict_from_cache(path)
-        raise
-
-
 def _load_with_overrides(
     folder: Path, config: Mapping[str, Any], metadata: fmt.Metadata, weights: Path, overrides: Mapping[str, Any]
 ) -> "keras.Model":
@@ -268,53 +256,6 @@ def source_of(model: Any) -> ModelSource | None:
     return _SOURCES.get(model)
 
 
-def verify_folder(
-    folder: str | os.PathLike,
-    metadata: "fmt.Metadata | Mapping[str, Any] | None" = None,
-    *,
-    evict: bool = False,
-    rehash: bool = False,
-    only: Iterable[str] | None = None,
-    skip: Iterable[str] = (),
-) -> list[str]:
-    """Check every file of a folder's manifest (config, graph, weights, assets) against metadata.json.
-
-    Args:
-        folder: The model folder.
-        metadata: Its parsed metadata.json (read from the folder when None).
-        evict: The folder is a huggingface_hub cache snapshot: remove a file that fails the check
-            (or a metadata.json that cannot be parsed) from the cache (snapshot entry and blob), so
-            no corrupt entry stays and the next download fetches it again.
-        rehash: Hash every file even when it was verified before and has not changed since
-            (``force_download``, ``hub-publish pull --verify``); see `hub_publish.verify_cache`.
-        only: Check only these manifest entries (default: all).
-        skip: Manifest entries not to check now (a load checks graph.json only when it uses it).
-
-    Returns:
-        The names of the files checked (empty for a folder without recorded hashes, such as
-        one written by Keras' own ``model.save``).
-
-    Raises:
-        IntegrityError: A file is missing, or its size or sha256 differs from the record.
-        ModelFolderError: metadata.json is malformed or names a file outside the folder.
-    """
-    folder = Path(folder)
-    if metadata is None:
-        with _evict_on_error(folder / constants.METADATA_FILE, evict):
-            metadata = fmt.read_metadata(folder)
-    elif not isinstance(metadata, fmt.Metadata):
-        metadata = fmt.Metadata.from_dict(metadata, where=f"{constants.METADATA_FILE} in {folder}")
-    wanted = set(metadata.files) if only is None else set(only)
-    files = {name: record.to_dict() for name, record in metadata.files.items() if name in wanted and name not in set(skip)}
-    try:
-        _check_files(folder, files, rehash=rehash)
-    except IntegrityError as exc:
-        if evict and exc.path is not None:
-            _evict_from_cache(Path(exc.path))
-        raise
-    return list(files)
-
-
 # ----------------------------------------------------------------------------- resolve
 
 
@@ -365,47 +306,6 @@ def _resolve(
 
 
 # ----------------------------------------------------------------------------- verify
-
-
-def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False) -> None:
-    from hub_publish import verify_cache
-
-    for name, record in files.items():
-        if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
-            raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
-        path = folder / name
-        if not path.is_file():
-            raise IntegrityError(
-                f"{folder} has no {name} (metadata.json lists it); re-download it (force_download=True) or re-save the model.", path
-            )
-        expected_size = record.get(constants.META_SIZE)
-        actual_size = path.stat().st_size
-        if expected_size is not None and actual_size != expected_size:
-            raise IntegrityError(
-                f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
-                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
-                path,
-            )
-        # Verify once (hub_publish.verify_cache): hashed when first seen, re-hashed only if the file changed.
-        if not verify_cache.matches(path, str(record.get(constants.META_SHA256)), expected_size, rehash=rehash):
-            raise IntegrityError(
-                f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
-                "re-download it (force_download=True) or re-save the model.",
-                path,
-            )
-
-
-def _evict_from_cache(path: Path) -> None:
-    """Remove a file that failed verification from the huggingface_hub cache (its snapshot entry
-    and the blob it points to), so the cache holds no corrupt entry and the next load downloads
-    it again. huggingface_hub has no public call to drop one file of a snapshot, hence by hand."""
-    blob = path.resolve() if path.is_symlink() else None
-    if blob is not None and blob.parent.name != "blobs":  # not a huggingface_hub cache layout: leave it
-        return
-    for p in (path, blob):
-        if p is not None:
-            with contextlib.suppress(OSError):
-                p.unlink()
 
 
 def _weights_path(folder: Path, metadata: fmt.Metadata) -> Path:

@@ -43,6 +43,8 @@ _BLOCK = re.compile(
 )
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
+PLACEHOLDER_NAMESPACE = "your-name"  # usage snippets' namespace when the repo is not known yet
+
 
 @dataclass(frozen=True)
 class Block:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from hub_publish.text import human_size
+from model_cards.blocks import PLACEHOLDER_NAMESPACE
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -33,7 +34,6 @@ IMAGE_CLASSIFIER_TEMPLATE = TEMPLATES / "image_classifier.md.j2"
 GENERIC_TEMPLATE = TEMPLATES / "generic.md.j2"
 BUILTIN_TEMPLATES = {"image_classifier": IMAGE_CLASSIFIER_TEMPLATE, "generic": GENERIC_TEMPLATE}
 TAGS = ("keras", "functional-subclassing", "hub-publish")
-PLACEHOLDER_NAMESPACE = "your-name"  # usage snippets' namespace when the repo is not known yet
 HUB_URL = constants.PUBLIC_HUB_ENDPOINT
 
 # Datasets of hub-publish's training record -> (Hub dataset id or None, pretty name).

@@ -40,14 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from model_cards import blocks
-from model_cards.builder import PLACEHOLDER_NAMESPACE
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi, ModelCard
 
 # Fields whose generated value describes the model's lineage: the push is the authority.
 GENERATED_WINS = ("base_model", "base_model_relation")
-_PLACEHOLDER_REPO = re.compile(re.escape(PLACEHOLDER_NAMESPACE) + r"/[A-Za-z0-9][A-Za-z0-9._-]*")
+_PLACEHOLDER_REPO = re.compile(re.escape(blocks.PLACEHOLDER_NAMESPACE) + r"/[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # Outcomes of `merge_cards` / `sync_card_with_hub`.
 NEW = "new"  # nothing on the Hub yet: the generated card is pushed

@@ -29,6 +29,7 @@ declare -A FILES=(
   [auth]="hub_publish/server/auth.py"
   [storage]="hub_publish/server/storage.py"
   [loading]="hub_publish/loading.py"
+  [format]="hub_publish/format.py"
   [merge]="model_cards/merge.py"
   [sanitizer]="hub_publish/server/preview.py"
 )
@@ -40,17 +41,20 @@ declare -A TESTS=(
   [auth]="tests/test_unit_auth.py tests/test_auth_matrix.py"
   [storage]="tests/test_unit_storage.py"
   [loading]="tests/test_unit_loading.py"
+  [format]="tests/test_unit_loading.py"
   [merge]="tests/test_unit_merge.py"
   [sanitizer]="tests/test_unit_sanitizer.py"
 )
-# The part of a module that is mutated, when not all of it (mutmut mutant-name globs). loading.py:
-# the folder verification and the trust policy (the resolve / rebuild / weights helpers around them
+# The part of a module that is mutated, when not all of it (mutmut mutant-name globs). format.py:
+# the folder verification (the manifest and Metadata parsing are covered end to end); loading.py:
+# the trust policy (the resolve / rebuild / weights helpers around them
 # are exercised end to end by the Hub and round-trip tests).
 declare -A SCOPE=(
-  [loading]="hub_publish.loading.x_verify_folder__* hub_publish.loading.x__check_files__* hub_publish.loading.x__evict_from_cache__* hub_publish.loading.x__is_trusted__* hub_publish.loading.x__resolve_class__* hub_publish.loading.x__check_class__* hub_publish.loading.x__load_class_free__* hub_publish.loading.x__check_known_layers__* hub_publish.loading.x__unknown_layers__* hub_publish.loading.x__deserialize__*"
+  [format]="hub_publish.format.x_verify_folder__* hub_publish.format.x__check_files__* hub_publish.format.x_evict_from_cache__* hub_publish.format.x_evict_on_error__*"
+  [loading]="hub_publish.loading.x__is_trusted__* hub_publish.loading.x__resolve_class__* hub_publish.loading.x__check_class__* hub_publish.loading.x__load_class_free__* hub_publish.loading.x__check_known_layers__* hub_publish.loading.x__unknown_layers__* hub_publish.loading.x__deserialize__*"
 )
 modules=("$@")
-[ ${#modules[@]} -gt 0 ] || modules=(auth storage loading merge sanitizer)
+[ ${#modules[@]} -gt 0 ] || modules=(auth storage format loading merge sanitizer)
 out=${MUTATION_OUT:-$root/.mutation}
 mkdir -p "$out"
 
@@ -71,7 +75,7 @@ module, tests = sys.argv[1], sys.argv[2:]
 text = re.sub(r"(?m)^only_mutate = .*$", f"only_mutate = [{module!r}]".replace("'", '"'), text)
 text = re.sub(r"(?m)^pytest_add_cli_args_test_selection = .*$",
               "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]", text)
-if module.endswith("loading.py"):
+if module.endswith(("loading.py", "format.py")):
     # mutmut's per-mutant limit is CPU seconds ((test time + constant) x 15 x 2); Keras start-up in
     # the loader tests' fixtures needs headroom, or undetected mutants would count as "timeout"
     # (killed). Not for the other modules: a mutant that loops would then take minutes to stop.

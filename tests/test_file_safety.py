@@ -241,7 +241,7 @@ def _cached(cache: Path, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", [constants.CONFIG_FILE, constants.METADATA_FILE, constants.GRAPH_FILE])
+@pytest.mark.parametrize("name", [constants.CONFIG_FILE, constants.METADATA_FILE])
 def test_a_cached_file_that_fails_is_evicted_and_the_next_load_repairs_it(
     hub_server: HubServer, tmp_path: Path, name: str  # noqa: F811
 ) -> None:
@@ -257,6 +257,26 @@ def test_a_cached_file_that_fails_is_evicted_and_the_next_load_repairs_it(
         load()
     assert not cached.exists() and not blob.exists()  # evicted: no corrupt entry stays
     assert type(load()) is MnistModel  # downloaded again
+
+
+def test_a_cached_graph_json_that_fails_is_evicted(hub_server: HubServer, tmp_path: Path) -> None:  # noqa: F811
+    # A load fetches graph.json only for the class-free fallback; a whole snapshot (pull) has it,
+    # and the same check evicts it when it fails.
+    from hub_publish.format import verify_folder
+    from hub_publish.hub import download_snapshot
+
+    repo = f"alice/{unique('evict')}"
+    hub_publish.push_to_hub(_small(), repo, token=ALICE, endpoint=hub_server.endpoint)
+    cache = tmp_path / "cache"
+    folder, _ = download_snapshot(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
+    cached = _cached(cache, constants.GRAPH_FILE)
+    blob = cached.resolve()
+    blob.write_text('{"tampered": true}')
+    with pytest.raises(IntegrityError, match=r"^graph\.json in .* is \d+ bytes, metadata\.json says \d+ "):
+        verify_folder(folder, evict=True)
+    assert not cached.exists() and not blob.exists()  # evicted: no corrupt entry stays
+    download_snapshot(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
+    assert constants.GRAPH_FILE in verify_folder(folder)  # downloaded again, and it checks
 
 
 def test_a_refused_token_answered_from_the_cache_says_so(hub_server: HubServer, tmp_path: Path) -> None:  # noqa: F811
