@@ -70,7 +70,9 @@ def save_pretrained(
         training_record: The run that produced the model (see `hub_publish.training`); stored in
             metadata.json and shown on the card.
         base_model: Lineage of a derived model: ``{"repo_id", "revision", "relation"}``.
-        include_optimizer: Also store the optimizer state in the weights file.
+        include_optimizer: Also store the optimizer state in the weights file, and the compile
+            config (optimizer, loss, metrics) that ``from_pretrained(compile=True)`` restores;
+            without it the folder holds no compile config (Keras would warn on every load).
         max_shard_size: Shard the weights into files of at most this many GB (Keras'
             ``save_weights(max_shard_size=...)``).
         card: Write a model card (README.md).
@@ -100,6 +102,11 @@ def save_pretrained(
     _check_model(model)
     target = _check_target(Path(save_directory).expanduser().absolute(), overwrite=overwrite)
     config = keras.saving.serialize_keras_object(model)
+    if not include_optimizer and config.get("compile_config") is not None:
+        # Without the optimizer's state, a compile config makes every loader (plain Keras too)
+        # compile a fresh optimizer and warn that the saved one has no variables; how the model
+        # was trained stays in the training record.
+        config = {**config, "compile_config": None}
     check_loadable(model, config)
     names = _class_names(model, class_names)
     try:

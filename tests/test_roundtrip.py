@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -189,6 +190,12 @@ def test_optimizer_state_only_when_asked(tmp_path):
         assert "optimizer" in f
     restored = MnistModel.from_pretrained(full, compile=True)
     assert restored.optimizer is not None and restored.optimizer.iterations.numpy() == model.optimizer.iterations.numpy()
+    # Without the optimizer, no compile config: plain Keras loads the lean folder without a warning.
+    assert json.loads((lean / constants.CONFIG_FILE).read_text())["compile_config"] is None
+    assert json.loads((full / constants.CONFIG_FILE).read_text())["compile_config"]["loss"] == "sparse_categorical_crossentropy"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras.saving.load_model(lean)
 
 
 def test_save_replaces_a_folder_atomically_and_respects_overwrite(tmp_path):
