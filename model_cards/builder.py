@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.hub_lists import LICENSES, license_problems
 from hub_publish.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,7 +108,8 @@ def build_card(
         (see `model_cards.merge`).
 
     Raises:
-        ValueError: Unknown built-in template name, or a base model relation the Hub does not know.
+        ValueError: Unknown built-in template name, a ``license`` that is not a Hub license id, or a
+            base model relation the Hub does not know.
         FileNotFoundError: The template file does not exist.
     """
     from huggingface_hub import ModelCard
@@ -116,6 +118,8 @@ def build_card(
 
     from model_cards import blocks
 
+    if license is not None and license not in LICENSES:  # refused before anything is written, as the Hub would
+        raise ValueError(license_problems({"license": license}, required=True)[0])
     context = template_context(model=model, metadata=metadata, repo_id=repo_id, extra_sections=extra_sections, folder=folder)
     controls = {"license": license, "tags": tags, "datasets": datasets, "language": language}
     data = _card_data(context, card_data, controls)

@@ -654,6 +654,24 @@ def test_cli_card_reports_an_edited_block_in_one_line(trained, tmp_path):
     assert "| Batch size (per replica) |" in readme.read_text()
 
 
+def test_a_license_that_is_not_a_hub_id_is_refused_before_anything_is_written(model, trained, tmp_path):
+    from hub_publish.packaging import save_pretrained
+
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    before = (folder / constants.CARD_FILE).read_text()
+    result = CliRunner().invoke(main, ["card", str(folder), "--license", "my-own-license"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "'my-own-license' is not a Hub license id" in result.stderr
+    assert (folder / constants.CARD_FILE).read_text() == before
+    with pytest.raises(ValueError, match="'my-own-license' is not a Hub license id"):
+        save_pretrained(model, tmp_path / "new", license="my-own-license")
+    assert not (tmp_path / "new").exists()
+    assert CliRunner().invoke(main, ["card", str(folder), "--license", "cc-by-4.0"]).exit_code == 0
+    assert _card(folder).data.license == "cc-by-4.0"
+
+
 def test_block_rules_on_plain_text():
     """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
     from model_cards import blocks
