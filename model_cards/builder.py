@@ -533,8 +533,13 @@ def _base_model(record: Any) -> dict[str, Any] | None:
     return {"repo_id": repo, "revision": revision, "relation": relation, "url": url}
 
 
+def citation_name(repo: str) -> str:
+    """The repo part of the card's BibTeX key: ``alice/mnist-digits`` -> ``alice_mnist_digits``."""
+    return "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
+
+
 def _citation_key(repo: str, saved: str) -> str:
-    name = "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
+    name = citation_name(repo)
     return f"{name}_{saved[:4]}" if saved[:4].isdigit() else name
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from model_cards import blocks
-from model_cards.builder import PLACEHOLDER_NAMESPACE
+from model_cards.builder import PLACEHOLDER_NAMESPACE, citation_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi, ModelCard
@@ -276,15 +276,26 @@ def _fill_repo_id(card: "ModelCard", repo_id: str) -> "ModelCard":
     recorded = card.data.get(constants.CARD_META_ROOT)
     previous = recorded.get(constants.CARD_REPO_ID) if isinstance(recorded, Mapping) else None
     patterns = [_PLACEHOLDER_REPO]
+    # The citation names the repo too: its key (``your_name_mnist_model_2026`` -> ``alice_b_2026``)
+    # and author (``The authors`` -> ``alice``), as `build_card(repo_id=...)` would write them.
+    keys = [re.escape(citation_name(PLACEHOLDER_NAMESPACE + "/")) + "[a-z0-9_]*?"]
+    authors = ["The authors"]
     if isinstance(previous, str) and previous != repo_id:
         patterns.append(re.compile(rf"(?<![\w.-]){re.escape(previous)}(?![\w.-])"))
+        keys.append(re.escape(citation_name(previous)))
+        authors.append(re.escape(previous.split("/")[0]))
+    key = re.compile(rf"(@misc\{{)(?:{'|'.join(keys)})(_\d{{4}})?,")
+    author = re.compile(rf"^(\s*author\s*=\s*\{{)(?:{'|'.join(authors)})(\}},)$", re.MULTILINE)
 
     def fill(content: str) -> str:
         for pattern in patterns:
             content = pattern.sub(repo_id, content)
+        if key.search(content):
+            content = key.sub(lambda m: f"{m.group(1)}{citation_name(repo_id)}{m.group(2) or ''},", content, count=1)
+            content = author.sub(lambda m: f"{m.group(1)}{repo_id.split('/')[0]}{m.group(2)}", content, count=1)
         return content
 
-    if any(p.search(card.text) for p in patterns):
+    if any(p.search(card.text) for p in (*patterns, key)):
         body_edited, _ = edits(card)
         if blocks.parse(card.text):
             text = blocks.map_unedited(card.text, fill)

@@ -707,3 +707,6 @@ def test_a_push_names_its_own_repo_in_the_snippets(model, trained):
         assert 'from_pretrained("alice/b")' in card.text and "alice/a" not in card.text and "your-name" not in card.text
         assert not blocks.conflicts(card.text) and edits(ModelCard(str(card))) == (False, False)
         assert card.data.get(constants.CARD_META_ROOT)[constants.CARD_REPO_ID] == "alice/b"
+        # the whole body, citation key and author included, is what a card built for alice/b says
+        assert card.text == build_card(model=model, metadata=metadata, repo_id="alice/b").text
+        assert "your_name" not in card.text and "The authors" not in card.text
