@@ -154,6 +154,23 @@ def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
     return path
 
 
+def card_from_text(text: str) -> "ModelCard":
+    """`ModelCard` of a README's text, its metadata errors ignored.
+
+    A card without a YAML block gets empty metadata, as huggingface_hub gives it, but without the
+    log line huggingface_hub prints then (a command's output stays one line).
+
+    Raises:
+        ValueError: The YAML block is not a mapping.
+    """
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+    if not REGEX_YAML_BLOCK.search(text):
+        text = "---\n{}\n---\n" + text
+    return ModelCard(text, ignore_metadata_errors=True)
+
+
 def card_repo_id(card_text: str) -> str | None:
     """The repo id a card was generated for (recorded in its YAML by a push), or None.
 
@@ -163,12 +180,10 @@ def card_repo_id(card_text: str) -> str | None:
     Returns:
         ``namespace/name`` or None.
     """
-    from huggingface_hub import ModelCard
-
     import re
 
     try:
-        card = ModelCard(card_text, ignore_metadata_errors=True)
+        card = card_from_text(card_text)
     except ValueError:
         return None
     recorded = card.data.get(constants.CARD_META_ROOT)

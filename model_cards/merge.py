@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from model_cards import blocks
-from model_cards.builder import PLACEHOLDER_NAMESPACE, citation_name
+from model_cards.builder import PLACEHOLDER_NAMESPACE, card_from_text, citation_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi, ModelCard
@@ -61,8 +61,15 @@ class CardConflictWarning(UserWarning):
     """An author edit inside a generated block was kept: that block was not regenerated."""
 
 
+NO_BLOCKS = "(whole card: no generated blocks)"  # the conflict of a card that has no generated block at all
+
+
 def conflict_message(names: list[str], where: str = "the card") -> str:
     """The one line saying which generated blocks kept an author's edit, and what to do."""
+    if NO_BLOCKS in names:
+        return (f"{where}: README.md has no hub-publish generated blocks (hand-written or older), so its text was kept "
+                "as is and its numbers were not updated; for a generated card, move README.md away and run "
+                "`hub-publish card FOLDER` again, or push with --overwrite-card")
     listed = ", ".join(repr(n) for n in names)
     return (f"{where}: your edits inside generated block(s) {listed} were kept, so they may not match this model; "
             "delete the block's two 'hub-publish:begin/end' marker lines to own the text, or push with --overwrite-card")
@@ -254,10 +261,10 @@ def sync_card_with_hub(
             remote = None
         else:
             try:
-                remote = ModelCard.load(remote_path, ignore_metadata_errors=True)
+                remote = card_from_text(Path(remote_path).read_text(encoding="utf-8-sig"))
             except ValueError:  # YAML that is not a mapping: the author's text, metadata unusable
                 text = Path(remote_path).read_text(encoding="utf-8-sig")
-                remote = ModelCard(REGEX_YAML_BLOCK.sub("", text, count=1))
+                remote = card_from_text(REGEX_YAML_BLOCK.sub("", text, count=1))
     if remote is None:
         card, outcome = generated, NEW
     else:

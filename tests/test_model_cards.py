@@ -11,6 +11,7 @@ import importlib.util
 import json
 import re
 import shutil
+import subprocess
 import uuid
 import warnings
 from pathlib import Path
@@ -23,6 +24,8 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from hub_publish import constants
 from hub_publish.cli import main
+
+from conftest import subprocess_env
 from model_cards import build_card, merge_cards, validate_card, write_card
 from model_cards.merge import MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
 
@@ -670,6 +673,28 @@ def test_a_license_that_is_not_a_hub_id_is_refused_before_anything_is_written(mo
     assert not (tmp_path / "new").exists()
     assert CliRunner().invoke(main, ["card", str(folder), "--license", "cc-by-4.0"]).exit_code == 0
     assert _card(folder).data.license == "cc-by-4.0"
+
+
+def _backend_chatter(line: str) -> bool:
+    """TensorFlow's C++ start-up lines (absl, before TF_CPP_MIN_LOG_LEVEL applies), not ours."""
+    return bool(re.match(r"[IWE]\d{4} |WARNING: All log messages before absl", line))
+
+
+@pytest.mark.parametrize("yaml", ["", "---\nlicense: mit\n---\n"])
+def test_cli_card_on_a_hand_written_card_keeps_it_and_says_so_in_one_line(trained, tmp_path, yaml, python):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    body = "# My digits\n\nHand-written, no generated blocks.\n\n## Intended use\n\nTeaching only.\n"
+    (folder / constants.CARD_FILE).write_text(yaml + body)
+    # a real process: huggingface_hub's log lines reach its stderr, not CliRunner's
+    result = subprocess.run([python, "-m", "hub_publish.cli", "card", str(folder)], capture_output=True, text=True,
+                            env=subprocess_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if not _backend_chatter(line)]
+    assert len(lines) == 1 and lines[0].startswith("Warning: "), result.stderr  # no huggingface_hub log lines
+    assert "no hub-publish generated blocks" in lines[0] and "kept as is" in lines[0], lines[0]
+    assert "block(s)" not in lines[0] and "marker lines" not in lines[0], lines[0]  # no advice that does not apply
+    assert _card(folder).text.strip() == body.strip()
 
 
 def test_block_rules_on_plain_text():
