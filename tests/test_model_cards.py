@@ -697,6 +697,26 @@ def test_cli_card_on_a_hand_written_card_keeps_it_and_says_so_in_one_line(traine
     assert _card(folder).text.strip() == body.strip()
 
 
+@pytest.mark.parametrize("template", ["image_classifier", "generic"])
+def test_writing_where_the_card_asks_the_author_to_write_is_never_a_conflict(model, trained, template):
+    """The card's "Author: ..." prompts sit outside generated blocks: text written in their place is kept, no conflict."""
+    from model_cards import blocks
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    text = build_card(model=model, metadata=metadata, template=template).text
+    prompts = re.findall(r"<!-- Author:[^\n]*-->", text)
+    assert len(prompts) == 2, prompts
+    for block in blocks.parse(text):
+        assert "Author:" not in block.content and "Not documented yet" not in block.content, block.name
+    edited = text
+    for n, prompt in enumerate(prompts):
+        edited = edited.replace(prompt, f"AUTHOR-TEXT-{n}: only for sorting mail.", 1)
+    retrained = {**metadata, constants.META_ROOT: {**metadata[constants.META_ROOT]}}
+    new = build_card(model=model, metadata=retrained, template=template, license="mit").text
+    merged, kept = blocks.merge_bodies(edited, new)
+    assert kept == [] and "AUTHOR-TEXT-0" in merged and "AUTHOR-TEXT-1" in merged
+
+
 def test_block_rules_on_plain_text():
     """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
     from model_cards import blocks
