@@ -155,6 +155,16 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
         assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("host", ["256.1.1.1", "192.0.2.1"])  # not an address; an address this machine does not have
+def test_serve_on_a_host_it_cannot_bind_names_the_host_not_the_port(host: str, tmp_path: Path) -> None:
+    r = _cli("serve", "--data-dir", str(tmp_path / "d"), "--host", host, "--port", "0")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: Cannot listen on {host}:0: "), r.stderr
+    assert "--host" in lines[0] and "another server" not in lines[0] and "--port" not in lines[0], lines[0]
+    assert not (tmp_path / "d").exists()
+
+
 def test_gc_and_check_refuse_a_folder_that_is_not_a_data_dir(tmp_path: Path) -> None:
     for flag in ("--gc", "--check"):
         r = _cli("serve", "--data-dir", str(tmp_path / "nothing"), flag)
