@@ -29,8 +29,20 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except HubPublishError as exc:
             _fail(str(exc))
+        except (FileExistsError, NotADirectoryError) as exc:  # an output path below (or at) a file
+            _fail(f"cannot create a folder at {exc.filename}: it, or a folder above it, is a file, not a folder; "
+                  "choose another path")
         except (ValueError, OSError) as exc:
-            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            _fail(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, plus the "- reason" lines huggingface_hub lists under it."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    reasons = [line[2:] for line in lines[1:] if line.startswith("- ")]
+    return " ".join([lines[0], *reasons])
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
-import json
 import os
 import re
 import warnings

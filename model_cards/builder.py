@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.hub_lists import LICENSES, license_problems
 from hub_publish.text import human_size
 from model_cards.blocks import PLACEHOLDER_NAMESPACE
 
@@ -107,15 +108,18 @@ def build_card(
         (see `model_cards.merge`).
 
     Raises:
-        ValueError: Unknown built-in template name, or a base model relation the Hub does not know.
+        ValueError: Unknown built-in template name, a ``license`` that is not a Hub license id, or a
+            base model relation the Hub does not know.
         FileNotFoundError: The template file does not exist.
     """
     from huggingface_hub import ModelCard
 
-    from model_cards.merge import stamp
+    from model_cards.stamps import stamp
 
     from model_cards import blocks
 
+    if license is not None and license not in LICENSES:  # refused before anything is written, as the Hub would
+        raise ValueError(license_problems({"license": license}, required=True)[0])
     context = template_context(model=model, metadata=metadata, repo_id=repo_id, extra_sections=extra_sections, folder=folder)
     controls = {"license": license, "tags": tags, "datasets": datasets, "language": language}
     data = _card_data(context, card_data, controls)
@@ -150,6 +154,23 @@ def write_card(folder: str | os.PathLike, **kwargs: Any) -> Path:
     return path
 
 
+def card_from_text(text: str) -> "ModelCard":
+    """`ModelCard` of a README's text, its metadata errors ignored.
+
+    A card without a YAML block gets empty metadata, as huggingface_hub gives it, but without the
+    log line huggingface_hub prints then (a command's output stays one line).
+
+    Raises:
+        ValueError: The YAML block is not a mapping.
+    """
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+    if not REGEX_YAML_BLOCK.search(text):
+        text = "---\n{}\n---\n" + text
+    return ModelCard(text, ignore_metadata_errors=True)
+
+
 def card_repo_id(card_text: str) -> str | None:
     """The repo id a card was generated for (recorded in its YAML by a push), or None.
 
@@ -159,12 +180,10 @@ def card_repo_id(card_text: str) -> str | None:
     Returns:
         ``namespace/name`` or None.
     """
-    from huggingface_hub import ModelCard
-
     import re
 
     try:
-        card = ModelCard(card_text, ignore_metadata_errors=True)
+        card = card_from_text(card_text)
     except ValueError:
         return None
     recorded = card.data.get(constants.CARD_META_ROOT)
@@ -530,8 +549,13 @@ def _base_model(record: Any) -> dict[str, Any] | None:
     return {"repo_id": repo, "revision": revision, "relation": relation, "url": url}
 
 
+def citation_name(repo: str) -> str:
+    """The repo part of the card's BibTeX key: ``alice/mnist-digits`` -> ``alice_mnist_digits``."""
+    return "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
+
+
 def _citation_key(repo: str, saved: str) -> str:
-    name = "".join(c if c.isalnum() else "_" for c in repo.replace("/", "_")).strip("_").lower()
+    name = citation_name(repo)
     return f"{name}_{saved[:4]}" if saved[:4].isdigit() else name
 
 

@@ -80,7 +80,7 @@ def render_folder_card(
 
     from model_cards import blocks
     from model_cards.builder import build_card, card_repo_id
-    from model_cards.merge import body_sha256, merge_metadata
+    from model_cards.merge import NO_BLOCKS, body_sha256, merge_metadata
 
     folder = Path(folder)
     path = folder / constants.CARD_FILE
@@ -101,7 +101,7 @@ def render_folder_card(
         elif untouched:
             text = generated_text
         else:  # hand-written, or an edited card from before generated blocks: the author's text stays
-            text, conflicts = existing.text, ["(whole card: no generated blocks)"]
+            text, conflicts = existing.text, [NO_BLOCKS]
         merged = merge_metadata(existing.data.to_dict() if existing.data else {}, card.data.to_dict())
         merged.update(card_data or {})
         merged.update({k: v for k, v in (("license", license), ("language", language)) if v is not None})
@@ -173,13 +173,14 @@ def validate_card(path: str | os.PathLike) -> list[str]:
 
 
 def _load_card(text: str) -> Any:
-    from huggingface_hub import ModelCard
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
+    from model_cards.builder import card_from_text
+
     try:
-        return ModelCard(text, ignore_metadata_errors=True)
+        return card_from_text(text)
     except ValueError:  # YAML that is not a mapping: the author's text, metadata unusable
-        return ModelCard(REGEX_YAML_BLOCK.sub("", text, count=1))
+        return card_from_text(REGEX_YAML_BLOCK.sub("", text, count=1))
 
 
 def _metadata(folder: Path) -> dict[str, Any] | None:

@@ -95,6 +95,17 @@ def test_user_errors_are_one_line_without_traceback(args, message, tmp_path):
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
 
 
+@pytest.mark.parametrize("output", ["afile/sub", "afile/sub/deeper"])
+def test_an_output_below_a_file_is_one_line(output, tmp_path):
+    (tmp_path / "afile").write_text("not a folder", encoding="utf-8")
+    out = _cli("save", "MnistModel", output, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "afile" in errors[0] and "not a folder" in errors[0], out.stderr
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "not a folder"
+
+
 def test_tampered_folder_is_reported_in_one_line(tmp_path):
     folder = hub_publish.save_pretrained(MnistModel(), tmp_path / "m")
     weights = folder / constants.WEIGHTS_FILE

@@ -382,6 +382,19 @@ def test_cli_push_bad_input_is_one_line_and_stores_nothing(repo: str, token: str
     assert repo not in names
 
 
+def test_cli_push_of_a_card_the_hub_refuses_says_why_in_one_line(hub: HubServer, tmp_path: Path) -> None:
+    folder = hub_publish.save_pretrained(_model(71), tmp_path / "model")
+    card = folder / constants.CARD_FILE
+    card.write_text(card.read_text(encoding="utf-8").replace("library_name: keras", "library_name: keras\nlicense: my-own-license", 1),
+                    encoding="utf-8")
+    proc = _cli_subprocess(["push", str(folder), f"alice/{unique('bad-license')}"], client_env(hub, tmp_path / "hf-home", ALICE))
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error:"), proc.stderr
+    # the Hub's reason (validate-yaml's error list), not only "Invalid metadata in README.md."
+    assert "'license' 'my-own-license' is not a Hub license id" in err[0], err[0]
+
+
 def test_cli_pull_bad_input_is_one_line(hub: HubServer, tmp_path: Path) -> None:
     env = client_env(hub, tmp_path / "hf-home", ALICE)
     for args, message in [

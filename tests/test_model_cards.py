@@ -11,6 +11,7 @@ import importlib.util
 import json
 import re
 import shutil
+import subprocess
 import uuid
 import warnings
 from pathlib import Path
@@ -23,6 +24,8 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from hub_publish import constants
 from hub_publish.cli import main
+
+from conftest import subprocess_env
 from model_cards import build_card, merge_cards, validate_card, write_card
 from model_cards.merge import MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
 
@@ -654,6 +657,66 @@ def test_cli_card_reports_an_edited_block_in_one_line(trained, tmp_path):
     assert "| Batch size (per replica) |" in readme.read_text()
 
 
+def test_a_license_that_is_not_a_hub_id_is_refused_before_anything_is_written(model, trained, tmp_path):
+    from hub_publish.packaging import save_pretrained
+
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    before = (folder / constants.CARD_FILE).read_text()
+    result = CliRunner().invoke(main, ["card", str(folder), "--license", "my-own-license"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "'my-own-license' is not a Hub license id" in result.stderr
+    assert (folder / constants.CARD_FILE).read_text() == before
+    with pytest.raises(ValueError, match="'my-own-license' is not a Hub license id"):
+        save_pretrained(model, tmp_path / "new", license="my-own-license")
+    assert not (tmp_path / "new").exists()
+    assert CliRunner().invoke(main, ["card", str(folder), "--license", "cc-by-4.0"]).exit_code == 0
+    assert _card(folder).data.license == "cc-by-4.0"
+
+
+def _backend_chatter(line: str) -> bool:
+    """TensorFlow's C++ start-up lines (absl, before TF_CPP_MIN_LOG_LEVEL applies), not ours."""
+    return bool(re.match(r"[IWE]\d{4} |WARNING: All log messages before absl", line))
+
+
+@pytest.mark.parametrize("yaml", ["", "---\nlicense: mit\n---\n"])
+def test_cli_card_on_a_hand_written_card_keeps_it_and_says_so_in_one_line(trained, tmp_path, yaml, python):
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    body = "# My digits\n\nHand-written, no generated blocks.\n\n## Intended use\n\nTeaching only.\n"
+    (folder / constants.CARD_FILE).write_text(yaml + body)
+    # a real process: huggingface_hub's log lines reach its stderr, not CliRunner's
+    result = subprocess.run([python, "-m", "hub_publish.cli", "card", str(folder)], capture_output=True, text=True,
+                            env=subprocess_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if not _backend_chatter(line)]
+    assert len(lines) == 1 and lines[0].startswith("Warning: "), result.stderr  # no huggingface_hub log lines
+    assert "no hub-publish generated blocks" in lines[0] and "kept as is" in lines[0], lines[0]
+    assert "block(s)" not in lines[0] and "marker lines" not in lines[0], lines[0]  # no advice that does not apply
+    assert _card(folder).text.strip() == body.strip()
+
+
+@pytest.mark.parametrize("template", ["image_classifier", "generic"])
+def test_writing_where_the_card_asks_the_author_to_write_is_never_a_conflict(model, trained, template):
+    """The card's "Author: ..." prompts sit outside generated blocks: text written in their place is kept, no conflict."""
+    from model_cards import blocks
+
+    metadata = json.loads((trained[0] / constants.METADATA_FILE).read_text())
+    text = build_card(model=model, metadata=metadata, template=template).text
+    prompts = re.findall(r"<!-- Author:[^\n]*-->", text)
+    assert len(prompts) == 2, prompts
+    for block in blocks.parse(text):
+        assert "Author:" not in block.content and "Not documented yet" not in block.content, block.name
+    edited = text
+    for n, prompt in enumerate(prompts):
+        edited = edited.replace(prompt, f"AUTHOR-TEXT-{n}: only for sorting mail.", 1)
+    retrained = {**metadata, constants.META_ROOT: {**metadata[constants.META_ROOT]}}
+    new = build_card(model=model, metadata=retrained, template=template, license="mit").text
+    merged, kept = blocks.merge_bodies(edited, new)
+    assert kept == [] and "AUTHOR-TEXT-0" in merged and "AUTHOR-TEXT-1" in merged
+
+
 def test_block_rules_on_plain_text():
     """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
     from model_cards import blocks
@@ -689,3 +752,6 @@ def test_a_push_names_its_own_repo_in_the_snippets(model, trained):
         assert 'from_pretrained("alice/b")' in card.text and "alice/a" not in card.text and "your-name" not in card.text
         assert not blocks.conflicts(card.text) and edits(ModelCard(str(card))) == (False, False)
         assert card.data.get(constants.CARD_META_ROOT)[constants.CARD_REPO_ID] == "alice/b"
+        # the whole body, citation key and author included, is what a card built for alice/b says
+        assert card.text == build_card(model=model, metadata=metadata, repo_id="alice/b").text
+        assert "your_name" not in card.text and "The authors" not in card.text

@@ -155,8 +155,39 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
         assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("host", ["256.1.1.1", "192.0.2.1"])  # not an address; an address this machine does not have
+def test_serve_on_a_host_it_cannot_bind_names_the_host_not_the_port(host: str, tmp_path: Path) -> None:
+    r = _cli("serve", "--data-dir", str(tmp_path / "d"), "--host", host, "--port", "0")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: Cannot listen on {host}:0: "), r.stderr
+    assert "--host" in lines[0] and "another server" not in lines[0] and "--port" not in lines[0], lines[0]
+    assert not (tmp_path / "d").exists()
+
+
 def test_gc_and_check_refuse_a_folder_that_is_not_a_data_dir(tmp_path: Path) -> None:
     for flag in ("--gc", "--check"):
         r = _cli("serve", "--data-dir", str(tmp_path / "nothing"), flag)
         assert r.returncode == 1 and "is not a hub-publish server data dir" in r.stderr
         assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.parametrize("damage", ["refs", "commit"])
+def test_gc_refuses_a_data_dir_whose_refs_cannot_be_walked(tmp_path: Path, damage: str) -> None:
+    """A damaged refs.json (or a commit a ref names) hides what is reachable: gc removes nothing."""
+    data = tmp_path / "data"
+    with HubServer(data, tokens=TOKEN_SPECS) as server:
+        api = HfApi(endpoint=server.endpoint, token=TOKENS["alice"])
+        api.create_repo("alice/m")
+        api.upload_file(path_or_fileobj=os.urandom(5000), path_in_repo="w.bin", repo_id="alice/m")
+        head = api.upload_file(path_or_fileobj=b"v2", path_in_repo="notes.txt", repo_id="alice/m").oid
+    repo = data / "repos" / "alice" / "m"
+    if damage == "refs":
+        (repo / "refs.json").write_text("{", encoding="utf-8")
+    else:
+        (repo / "commits" / f"{head}.json").write_text("{", encoding="utf-8")
+    before = sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file())
+    r = _cli("serve", "--data-dir", str(data), "--gc", "--gc-grace-seconds", "0")
+    assert r.returncode == 1, r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1 and "--check" in r.stderr and "alice/m" in r.stderr, r.stderr
+    assert sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file()) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -90,9 +91,9 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ServerError(
-            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Is another server running there? Choose another --port."
-        ) from None
+        advice = ("Is another server running there? Choose another --port." if exc.errno == errno.EADDRINUSE
+                  else "Check --host: it must be an address of this machine (e.g. 127.0.0.1 or 0.0.0.0).")
+        raise ServerError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}. {advice}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

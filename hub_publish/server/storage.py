@@ -44,6 +44,7 @@ from hub_publish.server.errors import (
     Conflict,
     EntryNotFound,
     Forbidden,
+    HubError,
     PayloadTooLarge,
     PreconditionFailed,
     RepoNotFound,
@@ -879,6 +880,11 @@ def collect_garbage(storage: Storage, *, grace_s: float, dry_run: bool = False) 
             _remove(path)
 
     with storage.write_lock():
+        commits, blobs, problems = reachable(storage)
+        if problems:  # what a damaged ref or commit reaches is unknown: removing anything could lose history
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise HubError(f"gc removed nothing: {problems[0]}{more}; see `hub-publish serve --check`, repair or "
+                           "restore the data dir, then collect again")
         for path in (storage.root / "tmp").iterdir():  # partial uploads, staging and trash dirs
             if _old(path, cutoff):
                 drop("temp", path)
@@ -894,7 +900,6 @@ def collect_garbage(storage: Storage, *, grace_s: float, dry_run: bool = False) 
                 if _old(path, cutoff):
                     drop("xorb", path)
         keep_blobs: set[str] = set()
-        commits, blobs, _ = reachable(storage)
         keep_blobs |= blobs
         for repo_dir in sorted(p for p in (storage.root / "repos").glob("*/*") if p.is_dir()):
             if not (repo_dir / "repo.json").is_file():
