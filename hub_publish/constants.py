@@ -118,7 +118,23 @@ ENV_MAX_UPLOAD = "HUB_PUBLISH_MAX_UPLOAD_BYTES"
 ENV_TFDS_DATA_DIR = "TFDS_DATA_DIR"  # tensorflow-datasets' own setting, honoured for `mnist`
 
 DEFAULT_DATA_DIR = os.path.expanduser(os.environ.get(ENV_DATA_DIR, "~/.cache/hub_publish/hub"))
-DEFAULT_MAX_UPLOAD_BYTES = int(os.environ.get(ENV_MAX_UPLOAD, str(5 * 1024**3)))
+
+
+def _positive_int_setting(name: str, default: int) -> int | None:
+    """An integer environment setting; None when it is set to something else (the command using it refuses it)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+# None: HUB_PUBLISH_MAX_UPLOAD_BYTES is set but not a positive integer; `serve` refuses it in one line (an
+# exception here would break `import hub_publish` and every command, `--help` included).
+DEFAULT_MAX_UPLOAD_BYTES: int | None = _positive_int_setting(ENV_MAX_UPLOAD, 5 * 1024**3)
 
 # The public Hub; pushes to any other endpoint disable Xet (see docs/hub.md).
 PUBLIC_HUB_ENDPOINT = "https://huggingface.co"

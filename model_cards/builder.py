@@ -283,6 +283,9 @@ def template_context(
     context["class_labels"] = _class_labels(ours, training, dataset, context["task"])
     context["input_info"] = _input_info(training, dataset, inputs, is_image)
     context["class_imports"], context["graph_imports"] = _class_imports(model, context["module"], is_subclass)
+    # A class defined in a script (`python train.py`) lives in __main__: no other program can import it,
+    # so the class-API and plain-Keras snippets (which need the class) are left out rather than fail as pasted.
+    context["class_importable"] = not (is_subclass and context["module"] in (None, "__main__", "__mp_main__"))
     context["headline"] = _headline(context["evaluation"])
     context["output_var"] = "probabilities" if head_activation in ("softmax", "sigmoid") else "outputs"
     context["example_comment"] = (

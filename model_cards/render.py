@@ -235,6 +235,11 @@ def _snippet_problems(body: str, folder: Path, ours: Mapping[str, Any] | None) -
             problems.append(f"a Python snippet does not parse: {exc.msg} (line {exc.lineno})")
             continue
         for node in ast.walk(tree):
+            imported = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])]
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and any(m in ("__main__", "__mp_main__") for m in imported):
+                problems.append("a snippet imports from __main__ (the script that saved the model), which no other "
+                                "program can import; define the class in an importable module and save again")
+                continue
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] in own_roots:
                 for alias in node.names:
                     if not _module_defines(node.module, alias.name):

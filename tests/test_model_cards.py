@@ -717,6 +717,39 @@ def test_writing_where_the_card_asks_the_author_to_write_is_never_a_conflict(mod
     assert kept == [] and "AUTHOR-TEXT-0" in merged and "AUTHOR-TEXT-1" in merged
 
 
+def test_a_class_defined_in_a_script_gets_no_snippet_that_imports_it(tmp_path):
+    """A HubModel subclass written in a script (``python train.py``) lives in ``__main__``: no other
+    program can import it, so the card offers no class-API or plain-Keras snippet that would fail as pasted."""
+    import keras
+
+    import hub_publish
+    from model_cards.render import check_card
+
+    class ScriptNet(hub_publish.HubModel):
+        head_layer = "head"
+
+        def __init__(self, units=3, **kwargs):
+            inputs = keras.Input((None, None, 3), dtype="uint8", name="image")
+            x = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Rescaling(1 / 255, name="rescaling")(inputs))
+            super().__init__(inputs=inputs, outputs=keras.layers.Dense(units, activation="softmax", name="head")(x), **kwargs)
+            self.units = units
+
+        def get_config(self):
+            return {"name": self.name, "units": self.units}
+
+    ScriptNet.__module__ = "__main__"  # as when defined in the script being run
+    registered = keras.saving.register_keras_serializable(package=f"script_{uuid.uuid4().hex[:8]}")(ScriptNet)
+    folder = registered().save_pretrained(tmp_path / "m", repo_id="alice/script-net", license="mit")
+    text = _card(folder).text
+    assert "__main__" not in text.replace("`__main__`", "")  # named in prose only, never imported
+    assert "ScriptNet.from_pretrained" not in text and 'load_model("hf://alice/script-net"' not in text
+    assert 'hub_publish.from_pretrained("alice/script-net")' in text and "graph.json" in text
+    assert check_card(folder) == []
+    readme = folder / constants.CARD_FILE
+    readme.write_text(readme.read_text().replace("import hub_publish\n", "from __main__ import ScriptNet\nimport hub_publish\n", 1))
+    assert [p for p in check_card(folder) if "__main__" in p], check_card(folder)
+
+
 def test_block_rules_on_plain_text():
     """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
     from model_cards import blocks

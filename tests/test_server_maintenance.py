@@ -165,6 +165,21 @@ def test_serve_on_a_host_it_cannot_bind_names_the_host_not_the_port(host: str, t
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_a_bad_max_upload_setting_in_the_environment_is_one_line(value: str, tmp_path: Path) -> None:
+    env = dict(os.environ, HUB_PUBLISH_MAX_UPLOAD_BYTES=value,
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    helped = subprocess.run([HUB_PUBLISH, "--help"], capture_output=True, text=True, timeout=60, env=env)
+    assert helped.returncode == 0, helped.stderr  # other commands are not affected by a server setting
+    r = subprocess.run([HUB_PUBLISH, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"Error: HUB_PUBLISH_MAX_UPLOAD_BYTES={value!r} is not a positive number of bytes; fix or unset it, or pass --max-upload-bytes."
+    ]
+    assert not (tmp_path / "d").exists()
+
+
 def test_gc_and_check_refuse_a_folder_that_is_not_a_data_dir(tmp_path: Path) -> None:
     for flag in ("--gc", "--check"):
         r = _cli("serve", "--data-dir", str(tmp_path / "nothing"), flag)

@@ -11,6 +11,7 @@ typed bodies in `hub_publish.server.schemas`; ``GET /{namespace}/{name}`` is the
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -27,7 +28,7 @@ from starlette.requests import ClientDisconnect
 from hub_publish import __version__, constants
 from hub_publish.server.auth import Authorizer, build_auth, load_secret
 from hub_publish.server.deps import SLASH, ServerContext, unslash
-from hub_publish.server.errors import HubError
+from hub_publish.server.errors import BadRequest, HubError
 from hub_publish.server.preview import install_preview
 from hub_publish.server.routes import commit, lfs, repos, resolve, tree, xet_cas
 from hub_publish.server.routes.repos import header_safe
@@ -134,6 +135,9 @@ def create_app(
     Raises:
         hub_publish.server.errors.BadRequest: When the config or a token spec is malformed.
     """
+    if max_upload_bytes is None and constants.DEFAULT_MAX_UPLOAD_BYTES is None:  # refused before the data dir is touched
+        raise BadRequest(f"{constants.ENV_MAX_UPLOAD}={os.environ.get(constants.ENV_MAX_UPLOAD)!r} is not a positive number "
+                         "of bytes; fix or unset it, or pass --max-upload-bytes.")
     users = build_auth(config, tokens)  # a bad config is refused before the data dir is touched
     storage = Storage(data_dir)
     auth = Authorizer(users, load_secret(storage.root))
