@@ -8,6 +8,7 @@ started by this module.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -480,3 +481,123 @@ def test_card_text(tmp_path):
     assert p._card_text(store, commit(small, 14)) == ("# héllo \xff\ufffd", False)
     assert p._card_text(store, commit(big, p.MAX_CARD_BYTES + 1)) == (None, True)
     assert p._card_text(store, commit(limit, p.MAX_CARD_BYTES)) == ("y" * p.MAX_CARD_BYTES, False)
+
+
+# ----------------------------------------------------------------------------- Hub links, pinned snippets, model module
+
+
+def test_local_hub_url():
+    seen: list[str] = []
+
+    def local(repo: str) -> bool:
+        seen.append(repo)
+        return repo in ("alice/m", "alice/b")
+
+    url = p._local_hub_url
+    assert url("https://huggingface.co/alice/m", local) == "/alice/m"
+    assert url("HTTPS://HuggingFace.CO/alice/m/", local) == "/alice/m"
+    assert url("http://hf.co/alice/m/blob/main/a.png", local) == "/alice/m/resolve/main/a.png"
+    assert url("https://www.huggingface.co/alice/m/tree/main?x=1#frag", local) == "/alice/m/tree/main?x=1#frag"
+    assert url("https://huggingface.co/alice/m#usage", local) == "/alice/m#usage"
+    assert url("https://huggingface.co/al%69ce/m", local) == "/al%69ce/m"  # the repo is looked up unquoted
+    assert seen == ["alice/m"] * 5 + ["alice/m"]
+    seen.clear()
+    for kept in ("https://huggingface.co/bob/x", "https://huggingface.co/alice", "https://huggingface.co/",
+                 "https://huggingface.co/api/models", "https://huggingface.co/datasets/alice/m",
+                 "https://huggingface.co/spaces/alice/m", "https://huggingface.co/docs/hub",
+                 "https://huggingface.co/models/alice", "https://example.com/alice/m", "ftp://huggingface.co/alice/m",
+                 "/alice/m", "alice/m"):
+        assert url(kept, local) == kept, kept
+    assert seen == ["bob/x"]
+    # images: only files (resolve/ or blob/ URLs) come from this server
+    assert url("https://huggingface.co/alice/m/resolve/main/p.png", local, resolve=True) == "/alice/m/resolve/main/p.png"
+    assert url("https://huggingface.co/alice/m/blob/v1/p.png", local, resolve=True) == "/alice/m/resolve/v1/p.png"
+    assert url("https://huggingface.co/alice/m", local, resolve=True) == "https://huggingface.co/alice/m"
+    assert url("https://huggingface.co/alice/m/tree/main", local, resolve=True) == "https://huggingface.co/alice/m/tree/main"
+
+
+def test_render_card_points_hub_links_of_local_repos_here():
+    local = lambda repo: repo == "alice/m"  # noqa: E731
+    html = p.render_card(
+        "[page](https://huggingface.co/alice/m) [file](https://huggingface.co/alice/m/blob/main/a.txt) "
+        "[other](https://huggingface.co/bob/x)\n\n![p](https://huggingface.co/alice/m/resolve/main/p.png) "
+        "![page](https://huggingface.co/alice/m)\n",
+        file_url=file_url, local_repo=local)
+    found = tags(html)
+    assert [a["href"] for t, a in found if t == "a"] == ["/alice/m", "/alice/m/resolve/main/a.txt", "https://huggingface.co/bob/x"]
+    assert [a["src"] for t, a in found if t == "img"] == ["/alice/m/resolve/main/p.png", "https://huggingface.co/alice/m"]
+
+
+def test_render_card_keeps_safe_schemes_and_table_alignment():
+    html = render("[h](http://k.example/a) [m](mailto:a@b.c) ![d](data:image/png;base64,AAAA)\n\n"
+                  "| a | b | c |\n|:-|:-:|--:|\n| 1 | 2 | 3 |\n")
+    assert [a.get("href") for t, a in tags(html) if t == "a"] == ["http://k.example/a", "mailto:a@b.c"]
+    assert [a.get("src") for t, a in tags(html) if t == "img"] == ["data:image/png;base64,AAAA"]
+    assert '<th align="left">a</th>\n<th align="center">b</th>\n<th align="right">c</th>' in html
+    assert '<td align="center">2</td>' in html and "style" not in html
+    # an attribute of a link other than href is not a URL: kept as written
+    assert render('<a href="#x" title="javascript: no" name="config.json">t</a>', files={"config.json"}) == (
+        '<p><a href="#x" title="javascript: no" name="config.json" rel="nofollow noopener noreferrer">t</a></p>\n')
+
+
+def test_pin_snippet():
+    pin = p.pin_snippet
+    assert pin('m = hub_publish.from_pretrained("alice/m")\n', "alice/m", "v1") == (
+        'm = hub_publish.from_pretrained("alice/m", revision="v1")\n')
+    assert pin('p = snapshot_download("alice/m")', "alice/m", "refs/pr/1") == (
+        'p = snapshot_download("alice/m", revision="refs/pr/1")')
+    for unchanged in ('from_pretrained("alice/m2")', 'from_pretrained("alice/m", token=t)', 'xfrom_pretrained("alice/m")',
+                      'from_pretrained("bob/m")', 'load_model("hf://alice/m2")'.replace("m2", "other")):
+        assert pin(unchanged, "alice/m", "v1") == unchanged
+    assert pin('import keras\nimport mypkg\n\nm = keras.saving.load_model("hf://alice/m", compile=False)\n', "alice/m", "v1") == (
+        'import keras\nimport mypkg\nfrom huggingface_hub import snapshot_download\n\n'
+        'm = keras.saving.load_model(snapshot_download("alice/m", revision="v1"), compile=False)\n')
+    assert pin('m = keras.saving.load_model("hf://alice/m")', "alice/m", "dev") == (
+        'from huggingface_hub import snapshot_download\nm = keras.saving.load_model(snapshot_download("alice/m", revision="dev"))')
+    already = 'from huggingface_hub import snapshot_download\nimport keras\nm = keras.saving.load_model("hf://alice/m")'
+    assert pin(already, "alice/m", "v1") == (
+        'from huggingface_hub import snapshot_download\nimport keras\n'
+        'm = keras.saving.load_model(snapshot_download("alice/m", revision="v1"))')
+    indented = 'if True:\n    import keras\nx = load_model("hf://alice/m")'  # only top-level imports count
+    assert pin(indented, "alice/m", "v1") == (
+        'from huggingface_hub import snapshot_download\nif True:\n    import keras\n'
+        'x = load_model(snapshot_download("alice/m", revision="v1"))')
+
+
+def test_render_card_pins_python_snippets_on_a_revision_page():
+    md = ('```python\nm = hub_publish.from_pretrained("alice/m")\n```\n\n```PY \nsnapshot_download("alice/m")\n```\n\n'
+          '```bash\nfrom_pretrained("alice/m")\n```\n\n`from_pretrained("alice/m")`\n')
+    pinned = p.render_card(md, file_url=file_url, pin=("alice/m", "v1"))
+    assert pinned == (
+        '<pre><code class="language-python">m = hub_publish.from_pretrained("alice/m", revision="v1")\n'
+        '</code></pre>\n<pre><code class="language-PY">snapshot_download("alice/m", revision="v1")\n'
+        '</code></pre>\n<pre><code class="language-bash">from_pretrained("alice/m")\n</code></pre>\n'
+        '<p><code>from_pretrained("alice/m")</code></p>\n')
+    assert "revision" not in p.render_card(md, file_url=file_url)  # main's page: unpinned
+
+
+def test_model_module(tmp_path):
+    from hub_publish import constants
+    from hub_publish.server.storage import Storage
+
+    store = Storage(tmp_path / "data")
+
+    def module_of(content: bytes | None, size: int | None = None):
+        files = {}
+        if content is not None:
+            files[constants.METADATA_FILE] = FileEntry(store.put_blob(content), len(content) if size is None else size, "o", False)
+        return p._model_module(store, Commit(SHA, (), files, "t", "", "a", "d"))
+
+    def meta(value) -> bytes:
+        return json.dumps({"keras_version": "3", constants.META_ROOT: value}).encode()
+
+    assert module_of(meta({constants.META_MODULE: "mypkg.models"})) == "mypkg.models"
+    assert module_of(meta({constants.META_MODULE: "_p.m2"})) == "_p.m2"
+    assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES) == "mypkg"
+    assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES + 1) is None  # not read
+    for bad in ("os; import x", "1pkg", "a-b", "", "pkg\n", None, 3, ["x"]):
+        assert module_of(meta({constants.META_MODULE: bad})) is None, bad
+    assert module_of(None) is None
+    for broken in (b"{not json", b"[1, 2]", b"\xff\xfe", meta("a string"), meta(None), meta([1]),
+                   json.dumps({"other": {constants.META_MODULE: "x"}}).encode()):
+        assert module_of(broken) is None, broken
