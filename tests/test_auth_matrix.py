@@ -142,9 +142,14 @@ ROUTES: dict[tuple[str, str], Entry] = {
         WRITE, lambda r: Case(f"/api/models/{r.id}/settings", {"json": {"private": not r.private}}), fresh=True
     ),
     ("POST", "/api/validate-yaml"): Entry(
-        _same(200), lambda r: Case("/api/validate-yaml", {"json": {"content": "---\nlicense: mit\n---\n"}}),
-        note="stateless YAML check, reads no repo; the token is not looked at (a bad token is not refused)",
+        _same(200) | {("bad_token", p): 401 for p in VISIBILITY},
+        lambda r: Case("/api/validate-yaml", {"json": {"content": "---\nlicense: mit\n---\n"}}),
+        note="stateless YAML check, reads no repo; a bad token is a 401 as on every Hub route",
     ),
+    # the API description (FastAPI's own route): the same for everyone, reads no repo and no user
+    ("GET", "/openapi.json"): Entry(_same(200), lambda r: Case("/openapi.json"),
+                                    note="static schema; FastAPI's route does not look at the token"),
+    ("HEAD", "/openapi.json"): Entry(_same(200), lambda r: Case("/openapi.json"), note="as above"),
     # model info and listing
     ("GET", "/api/models"): Entry(LIST, lambda r: Case("/api/models", {"params": {"author": r.namespace}}), listing=True),
     ("GET", R): Entry(READ, lambda r: Case(f"/api/models/{r.id}")),
@@ -223,7 +228,14 @@ def route_key(method: str, path: str) -> tuple[str, str]:
 def app_route_keys(data_dir: Path) -> set[tuple[str, str]]:
     """(method, blanked path) of every route of the app, as the server builds it."""
     keys = set()
-    for route in create_app(data_dir).routes:
+    routes: Any = create_app(data_dir).routes
+    try:  # FastAPI >= 0.16x keeps included routers as one entry each: walk into them
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(routes))
+    except ImportError:  # older FastAPI: app.routes is already flat
+        pass
+    for route in routes:
         methods = getattr(route, "methods", None) or {type(route).__name__.upper()}  # a Mount must get an entry too
         for method in methods:
             keys.add(route_key(method, getattr(route, "path", repr(route))))

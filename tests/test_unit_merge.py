@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +20,16 @@ from server_fixtures import TOKEN_SPECS, TOKENS
 
 from hub_publish import constants
 from hub_publish.server import HubServer
+from model_cards import blocks
 from model_cards.merge import (
     MERGED,
     NEW,
     NO_CARD,
     OVERWRITTEN,
     REPLACED,
+    CardConflictWarning,
     _fill_repo_id,
+    conflict_message,
     body_sha256,
     edits,
     merge_cards,
@@ -305,3 +309,102 @@ def test_merge_metadata_tolerates_malformed_eval_results_on_either_side():
     assert from_author["license"] == "mit" and from_author["model-index"] == good["model-index"]
     from_generated = merge_metadata({**good, "license": "mit"}, {"license": "x", "model-index": broken})
     assert from_generated["license"] == "mit" and from_generated["model-index"] == good["model-index"]
+
+
+# ----------------------------------------------------------------------------- generated blocks (issue 11)
+
+
+def _blocks_body(intro: str, evaluation: str, usage: str) -> str:
+    return (f"\n# Title\n\n{intro}\n\n{blocks.render('evaluation', evaluation)}\n\n"
+            f"{blocks.render('usage', usage)}\n")
+
+
+def test_conflict_message_names_each_block_and_the_way_out():
+    assert conflict_message(["usage", "evaluation"], "README.md") == (
+        "README.md: your edits inside generated block(s) 'usage', 'evaluation' were kept, so they may not match this "
+        "model; delete the block's two 'hub-publish:begin/end' marker lines to own the text, or push with "
+        "--overwrite-card")
+    assert conflict_message(["x"]).startswith("the card: your edits inside generated block(s) 'x' were kept")
+
+
+def test_merge_cards_regenerates_unedited_blocks_and_keeps_edited_ones_with_a_warning():
+    old = _card(_blocks_body("intro", "accuracy 0.5", "load it"))
+    new = _card(_blocks_body("intro", "accuracy 0.9", "load it v2"), 0.9)
+    edited = ModelCard(str(old))
+    mine_usage = "load it MY way"
+    edited.text = edited.text.replace("\nintro\n", "\nmy own intro\n").replace("\nload it\n", f"\n{mine_usage}\n")
+    assert blocks.conflicts(edited.text) == ["usage"]
+    with pytest.warns(CardConflictWarning) as caught:
+        card, outcome = merge_cards(ModelCard(str(edited)), new)
+    assert [str(w.message) for w in caught] == [conflict_message(["usage"])]
+    assert caught[0].filename == __file__  # points at the caller, not at merge.py
+    assert outcome == MERGED
+    usage_block = edited.text[edited.text.index("<!-- hub-publish:begin usage"):].rstrip("\n")
+    assert card.text == (f"\n# Title\n\nmy own intro\n\n{blocks.render('evaluation', 'accuracy 0.9')}\n\n"
+                         f"{usage_block}\n")
+    assert card.data.to_dict() == new.data.to_dict()
+
+
+def test_merge_cards_with_only_unedited_blocks_warns_nothing():
+    old = _card(_blocks_body("intro", "accuracy 0.5", "load it"))
+    new = _card(_blocks_body("intro", "accuracy 0.9", "load it v2"), 0.9)
+    edited = ModelCard(str(old))
+    edited.text = edited.text.replace("\nintro\n", "\nmy own intro\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        card, outcome = merge_cards(ModelCard(str(edited)), new)
+    assert outcome == MERGED
+    assert card.text == _blocks_body("my own intro", "accuracy 0.9", "load it v2")
+
+
+def test_merge_cards_without_blocks_warns_that_the_text_is_not_updated():
+    old, new = _card("\n# old 0.5\n"), _card(_blocks_body("intro", "accuracy 0.9", "x"), 0.9)
+    edited = ModelCard(str(old))
+    edited.text = "\n# Mine 0.5\n"
+    with pytest.warns(CardConflictWarning) as caught:
+        card, outcome = merge_cards(ModelCard(str(edited)), new)
+    assert [str(w.message) for w in caught] == [
+        "the card on the Hub has no hub-publish generated blocks (hand-written or older), so its text was kept as is "
+        "and its numbers were not updated; push with --overwrite-card to replace it"]
+    assert caught[0].filename == __file__
+    assert outcome == MERGED and card.text == "\n# Mine 0.5\n"
+
+
+def _for_repo(card: ModelCard, repo_id: str) -> ModelCard:
+    card.data[ROOT] = {**card.data.get(ROOT), constants.CARD_REPO_ID: repo_id}
+    return ModelCard(str(card))
+
+
+def test_fill_repo_id_renames_the_repo_a_folder_was_saved_for_in_unedited_blocks_only():
+    body = _blocks_body('see alice/a here', 'accuracy', 'from_pretrained("alice/a") not alice/a-2 nor bob.alice/a')
+    card = _for_repo(_card(body), "alice/a")
+    filled = _fill_repo_id(card, "alice/b")
+    assert filled.text == _blocks_body('see alice/a here', 'accuracy',
+                                       'from_pretrained("alice/b") not alice/a-2 nor bob.alice/a')
+    assert filled.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
+    assert edits(ModelCard(str(filled))) == (False, False)  # the recorded body hash follows the filled body
+    # an edited block keeps the author's words (and the old name)
+    edited = ModelCard(str(card))
+    edited.text = edited.text.replace('from_pretrained("alice/a")', 'from_pretrained("alice/a")  # mine')
+    kept = _fill_repo_id(ModelCard(str(edited)), "alice/b")
+    assert kept.text == edited.text
+    assert kept.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
+    # pushed to the repo it was saved for: nothing to rename, the record stays
+    same = _fill_repo_id(_for_repo(_card(body), "alice/a"), "alice/a")
+    assert same.text == body and same.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/a"
+    assert edits(ModelCard(str(same))) == (False, False)
+
+
+def test_fill_repo_id_without_blocks_and_without_a_record():
+    body = '\nfrom_pretrained("alice/a") and your-name/m\n'
+    card = _for_repo(_card(body), "alice/a")
+    filled = _fill_repo_id(card, "alice/b")
+    assert filled.text == '\nfrom_pretrained("alice/b") and alice/b\n'
+    assert edits(ModelCard(str(filled))) == (False, False)
+    no_record = _card(body)  # no repo recorded: only the placeholder is filled, and the repo id is recorded
+    filled = _fill_repo_id(no_record, "alice/b")
+    assert filled.text == '\nfrom_pretrained("alice/a") and alice/b\n'
+    assert filled.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
+    hand_written = ModelCard("---\nlicense: mit\n---\nyour-name/m\n")  # no hash object at all
+    out = _fill_repo_id(hand_written, "alice/b")
+    assert out.text == "your-name/m\n" and out.data.get(ROOT) is None

@@ -8,6 +8,7 @@ started by this module.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -47,38 +48,65 @@ def render(markdown: str, files=frozenset()) -> str:
     return p.render_card(markdown, file_url=file_url, files=files)
 
 
-# ----------------------------------------------------------------------------- escaping raw HTML
+# ----------------------------------------------------------------------------- sanitizing raw HTML (nh3)
+# The card's raw HTML is sanitized like the Hub does it (an allow-list, nh3): what is allowed
+# renders as HTML, scripts and styles go with their content, every event handler, style and unknown
+# attribute is dropped, and only safe URL schemes survive. Exact outputs, so that a loosened
+# allow-list (or a dropped option of nh3.clean) fails here.
 
-
-def test_escape():
-    assert p._escape('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+R = f"/alice/m/resolve/{SHA}"
+REL = 'rel="nofollow noopener noreferrer"'
 
 
 @pytest.mark.parametrize(
     "raw, safe",
     [
-        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-        ('<img src=x onerror="alert(1)">', "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"),
+        # dangerous elements disappear with their content
+        ("<script>alert(1)</script>", ""),
+        ("<style>body{display:none}</style>ok", "ok"),
+        ('<iframe src="https://e.example"></iframe>', ""),
+        ("<<script>>", "<p>&lt;</p>"),
+        ('Inline <svg onload="y"></svg> text', "<p>Inline  text</p>\n"),
+        # event handlers, style and unknown attributes are dropped; the allowed element stays
+        ('<img src=x onerror="alert(1)">', f'<img src="{R}/x">'),
+        ('<details open onclick="x()">', '<details open=""></details>'),
+        ('<span style="color:red" data-x="1">s</span>', "<p><span>s</span></p>\n"),
+        (f'<a href="https://k.example" onclick="x" target="_blank">k</a>', f'<p><a href="https://k.example" {REL}>k</a></p>\n'),
+        # javascript:/vbscript:/data: links lose their href (the text stays)
+        ('<a href="javascript:alert(1)">x</a>', f"<p><a {REL}>x</a></p>\n"),
+        ('<a href=" JaVaScRiPt:alert(1)">x</a>', f"<p><a {REL}>x</a></p>\n"),
+        ('<a href="vbscript:x">x</a>', f"<p><a {REL}>x</a></p>\n"),
+        ('<a href="data:text/html,x">x</a>', f"<p><a {REL}>x</a></p>\n"),
+        ('<img src="data:image/svg+xml;base64,AA">', "<img>"),
+        ('<img src="javascript:alert(1)">', "<img>"),
+        # allowed HTML renders, as on the Hub
         ("<details><summary>More</summary>text</details>", "<details><summary>More</summary>text</details>"),
         ("<DETAILS ><Summary>x</Summary></DETAILS>", "<details><summary>x</summary></details>"),
-        ("a<br>b<br/>c<BR />d", "a<br>b<br/>c<br/>d"),
-        ('<details open onclick="x()">', "&lt;details open onclick=&quot;x()&quot;&gt;"),
-        ("before<!-- hidden -->after", "beforeafter"),
-        ("x<!-- never closed", "x"),
-        ("a < b > c", "a &lt; b &gt; c"),
-        ("<<script>>", "&lt;&lt;script&gt;&gt;"),
-        ('"&', "&quot;&amp;"),
+        ("a<br>b<br/>c<BR />d", "<p>a<br>b<br>c<br>d</p>\n"),
+        ('<p align="center"><img src="plot.png" width="100" alt="p"></p>', f'<p align="center"><img src="{R}/plot.png" width="100" alt="p"></p>'),
+        ("<sup>1</sup> <kbd>Ctrl</kbd> <sub>2</sub>", "<p><sup>1</sup> <kbd>Ctrl</kbd> <sub>2</sub></p>\n"),
+        ('<input type="checkbox" checked>', '<input type="checkbox" checked="" disabled="">'),
+        ('<input type="text" value="x">', '<input disabled="">'),
+        # the page's own ids (hp-...) cannot be taken by the card; other ids are kept
+        ('<h2 id="hp-card">x</h2><h2 id="mine">y</h2>', '<h2>x</h2><h2 id="mine">y</h2>'),
+        # comments are dropped; text is escaped
+        ("before<!-- hidden -->after", "<p>beforeafter</p>\n"),
+        ("x<!-- never closed", "<p>x&lt;!-- never closed</p>\n"),
+        ("a < b > c", "<p>a &lt; b &gt; c</p>\n"),
+        ('"&', '<p>"&amp;</p>\n'),
     ],
 )
-def test_safe_html(raw, safe):
-    assert p._safe_html(raw) == safe
+def test_render_card_sanitizes_raw_html_like_the_hub(raw, safe):
+    assert render(raw) == safe
 
 
-def test_render_card_escapes_raw_html_blocks_and_inline():
+def test_render_card_sanitizes_raw_html_blocks_and_inline():
     html = render('<div onclick="x">\n<script>alert(1)</script>\n</div>\n\nInline <svg onload="y"></svg> text\n')
-    assert [t for t, _ in tags(html)] == ["p"]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;svg onload=&quot;y&quot;&gt;" in html
-    assert "<details>" in render("<details>\n<summary>S</summary>\n\nbody\n\n</details>\n")
+    assert html == "<div>\n\n</div>\n<p>Inline  text</p>\n"
+    assert [t for t, _ in tags(html)] == ["div", "p"]
+    assert "alert" not in html and "onclick" not in html and "onload" not in html
+    assert render("<details>\n<summary>S</summary>\n\nbody\n\n</details>\n") == (
+        "<details>\n<summary>S</summary>\n<p>body</p>\n</details>\n")
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -158,12 +186,13 @@ def test_render_card_links_and_images():
     # markdown-it's own link validation already turns ![evil](javascript:...) into text
     assert [a.get("src") for t, a in found if t == "img"] == [f"/alice/m/resolve/{SHA}/plot.png", "https://example.com/x.png"]
     links = [(a.get("href"), a.get("rel")) for t, a in found if t == "a"]
+    rel = "nofollow noopener noreferrer"  # nh3 sets it on every link
     assert links == [
-        (f"/alice/m/resolve/{SHA}/config.json", None),
-        ("https://keras.io", "nofollow noopener noreferrer"),
-        (None, None),  # ftp: not an allowed scheme (javascript: is already text, by markdown-it)
-        ("#top", None),
-        ("other.md", None),
+        (f"/alice/m/resolve/{SHA}/config.json", rel),
+        ("https://keras.io", rel),
+        (None, rel),  # ftp: not an allowed scheme (javascript: is already text, by markdown-it)
+        ("#top", rel),
+        ("other.md", rel),
     ]
     assert not [v for _, a in found for v in a.values() if v and "javascript" in v.lower()]  # only as text
 
@@ -172,8 +201,11 @@ def test_headings_get_github_style_unique_ids():
     html = render("# Intended use\n\n## Intended use\n\n### Hello, World!\n\n# !!!\n")
     assert [a.get("id") for t, a in tags(html) if t in ("h1", "h2", "h3")] == [
         "intended-use", "intended-use-1", "hello-world", "section"]
-    seen: dict[str, int] = {}
-    assert [p._slug(t, seen) for t in ("A b", "a B", " a b ", "x_y-z")] == ["a-b", "a-b-1", "a-b-2", "x_y-z"]
+    # the slug itself (the anchors plugin adds the -1, -2 of repeated headings)
+    assert [p._slugify(t) for t in ("A b", "a B", " a b ", "x_y-z", "!!!", "Ünï cödé")] == [
+        "a-b", "a-b", "a-b", "x_y-z", "section", "ünï-cödé"]
+    html = render("# A b\n\n# a B\n\n#  a b \n")
+    assert [a.get("id") for t, a in tags(html) if t == "h1"] == ["a-b", "a-b-1", "a-b-2"]
 
 
 def test_repo_href():
@@ -239,11 +271,21 @@ def test_eval_results_flatten_and_skip_malformed_entries():
 
 def test_use_snippet():
     assert p.use_snippet("alice/m", None, "http://h:1") == (
-        "# export HF_ENDPOINT=http://h:1\nimport hub_publish\n\nmodel = hub_publish.from_pretrained(\"alice/m\")\n\n"
-        "# or with plain Keras (import hub_publish.models first for the zoo's classes)\nimport keras\n\n"
-        "model = keras.saving.load_model(\"hf://alice/m\")\n"
+        "import hub_publish\n\nmodel = hub_publish.from_pretrained(\"alice/m\")\n\n"
+        "# or with plain Keras:\nimport keras\n\n"
+        "model = keras.saving.load_model(\"hf://alice/m\", compile=False)\n"
     )
-    assert 'hub_publish.from_pretrained("alice/m", revision="v1")' in p.use_snippet("alice/m", "v1", "http://h")
+    # a revision's page: Keras' hf:// always loads main, so that revision is downloaded first;
+    # the model's module is imported so Keras knows its class
+    assert p.use_snippet("alice/m", "v1", "http://h", module="mypkg.models") == (
+        "import hub_publish\n\nmodel = hub_publish.from_pretrained(\"alice/m\", revision=\"v1\")\n\n"
+        "# or with plain Keras:\nimport keras\nimport mypkg.models  # registers the model's class with Keras\n"
+        "from huggingface_hub import snapshot_download\n\n"
+        "model = keras.saving.load_model(snapshot_download(\"alice/m\", revision=\"v1\"), compile=False)\n"
+    )
+    # Keras' own classes need no import
+    assert "import keras.src" not in p.use_snippet("alice/m", None, "http://h", module="keras.src.models")
+    assert "import mypkg" in p.use_snippet("alice/m", None, "http://h", module="mypkg")
 
 
 def test_revision_kind():
@@ -363,9 +405,10 @@ def test_render_model_page_structure_at_a_pinned_revision():
     assert '<a href="/alice/m?revision=dev">dev</a><a href="/alice/m?revision=main">main</a>' in html
     assert "· tags:" in html and "<strong>v1</strong>" in html
     assert _main(html) == ('<h1 id="title">Title</h1>\n<p>see <a href="/alice/m/resolve/' + SHA
-                           + '/config.json">the config</a></p>')
-    assert "# export HF_ENDPOINT=http://hub:1" in html
+                           + '/config.json" rel="nofollow noopener noreferrer">the config</a></p>')
+    assert '<code class="language-shell" id="hp-snippet-shell">export HF_ENDPOINT=http://hub:1</code>' in html
     assert 'hub_publish.from_pretrained(&#34;alice/m&#34;, revision=&#34;v1&#34;)' in html
+    assert "load_model(snapshot_download(&#34;alice/m&#34;, revision=&#34;v1&#34;), compile=False)" in html
     assert "Files <span class=\"badge\">3 · 3.5 KiB</span>" in html  # 10 + 1536 + 2048 bytes
 
 
@@ -397,14 +440,14 @@ def test_error_page_content():
 def test_render_card_edges():
     # a heading as the very last token, an image without src, a link without href
     assert render("# End") == '<h1 id="end">End</h1>\n'
-    assert render("![]()") == '<p><img alt="" /></p>\n'
-    assert render("![out](../outside.png)") == '<p><img alt="out" /></p>\n'  # the unsafe src is removed
-    assert render("[x]()") == '<p><a href="">x</a></p>\n'
+    assert render("![]()") == '<p><img alt=""></p>\n'
+    assert render("![out](../outside.png)") == '<p><img alt="out"></p>\n'  # the unsafe src is removed
+    assert render("[x]()") == '<p><a href="" rel="nofollow noopener noreferrer">x</a></p>\n'
     # reference-style links use the parser's env
     assert render("[ref]\n\n[ref]: https://keras.io\n") == (
         '<p><a href="https://keras.io" rel="nofollow noopener noreferrer">ref</a></p>\n')
     assert render("[ref][r]\n\n[r]: config.json\n", files={"config.json"}) == (
-        f'<p><a href="/alice/m/resolve/{SHA}/config.json">ref</a></p>\n')
+        f'<p><a href="/alice/m/resolve/{SHA}/config.json" rel="nofollow noopener noreferrer">ref</a></p>\n')
 
 
 def test_front_matter_body_is_kept_verbatim():
@@ -438,3 +481,123 @@ def test_card_text(tmp_path):
     assert p._card_text(store, commit(small, 14)) == ("# héllo \xff\ufffd", False)
     assert p._card_text(store, commit(big, p.MAX_CARD_BYTES + 1)) == (None, True)
     assert p._card_text(store, commit(limit, p.MAX_CARD_BYTES)) == ("y" * p.MAX_CARD_BYTES, False)
+
+
+# ----------------------------------------------------------------------------- Hub links, pinned snippets, model module
+
+
+def test_local_hub_url():
+    seen: list[str] = []
+
+    def local(repo: str) -> bool:
+        seen.append(repo)
+        return repo in ("alice/m", "alice/b")
+
+    url = p._local_hub_url
+    assert url("https://huggingface.co/alice/m", local) == "/alice/m"
+    assert url("HTTPS://HuggingFace.CO/alice/m/", local) == "/alice/m"
+    assert url("http://hf.co/alice/m/blob/main/a.png", local) == "/alice/m/resolve/main/a.png"
+    assert url("https://www.huggingface.co/alice/m/tree/main?x=1#frag", local) == "/alice/m/tree/main?x=1#frag"
+    assert url("https://huggingface.co/alice/m#usage", local) == "/alice/m#usage"
+    assert url("https://huggingface.co/al%69ce/m", local) == "/al%69ce/m"  # the repo is looked up unquoted
+    assert seen == ["alice/m"] * 5 + ["alice/m"]
+    seen.clear()
+    for kept in ("https://huggingface.co/bob/x", "https://huggingface.co/alice", "https://huggingface.co/",
+                 "https://huggingface.co/api/models", "https://huggingface.co/datasets/alice/m",
+                 "https://huggingface.co/spaces/alice/m", "https://huggingface.co/docs/hub",
+                 "https://huggingface.co/models/alice", "https://example.com/alice/m", "ftp://huggingface.co/alice/m",
+                 "/alice/m", "alice/m"):
+        assert url(kept, local) == kept, kept
+    assert seen == ["bob/x"]
+    # images: only files (resolve/ or blob/ URLs) come from this server
+    assert url("https://huggingface.co/alice/m/resolve/main/p.png", local, resolve=True) == "/alice/m/resolve/main/p.png"
+    assert url("https://huggingface.co/alice/m/blob/v1/p.png", local, resolve=True) == "/alice/m/resolve/v1/p.png"
+    assert url("https://huggingface.co/alice/m", local, resolve=True) == "https://huggingface.co/alice/m"
+    assert url("https://huggingface.co/alice/m/tree/main", local, resolve=True) == "https://huggingface.co/alice/m/tree/main"
+
+
+def test_render_card_points_hub_links_of_local_repos_here():
+    local = lambda repo: repo == "alice/m"  # noqa: E731
+    html = p.render_card(
+        "[page](https://huggingface.co/alice/m) [file](https://huggingface.co/alice/m/blob/main/a.txt) "
+        "[other](https://huggingface.co/bob/x)\n\n![p](https://huggingface.co/alice/m/resolve/main/p.png) "
+        "![page](https://huggingface.co/alice/m)\n",
+        file_url=file_url, local_repo=local)
+    found = tags(html)
+    assert [a["href"] for t, a in found if t == "a"] == ["/alice/m", "/alice/m/resolve/main/a.txt", "https://huggingface.co/bob/x"]
+    assert [a["src"] for t, a in found if t == "img"] == ["/alice/m/resolve/main/p.png", "https://huggingface.co/alice/m"]
+
+
+def test_render_card_keeps_safe_schemes_and_table_alignment():
+    html = render("[h](http://k.example/a) [m](mailto:a@b.c) ![d](data:image/png;base64,AAAA)\n\n"
+                  "| a | b | c |\n|:-|:-:|--:|\n| 1 | 2 | 3 |\n")
+    assert [a.get("href") for t, a in tags(html) if t == "a"] == ["http://k.example/a", "mailto:a@b.c"]
+    assert [a.get("src") for t, a in tags(html) if t == "img"] == ["data:image/png;base64,AAAA"]
+    assert '<th align="left">a</th>\n<th align="center">b</th>\n<th align="right">c</th>' in html
+    assert '<td align="center">2</td>' in html and "style" not in html
+    # an attribute of a link other than href is not a URL: kept as written
+    assert render('<a href="#x" title="javascript: no" name="config.json">t</a>', files={"config.json"}) == (
+        '<p><a href="#x" title="javascript: no" name="config.json" rel="nofollow noopener noreferrer">t</a></p>\n')
+
+
+def test_pin_snippet():
+    pin = p.pin_snippet
+    assert pin('m = hub_publish.from_pretrained("alice/m")\n', "alice/m", "v1") == (
+        'm = hub_publish.from_pretrained("alice/m", revision="v1")\n')
+    assert pin('p = snapshot_download("alice/m")', "alice/m", "refs/pr/1") == (
+        'p = snapshot_download("alice/m", revision="refs/pr/1")')
+    for unchanged in ('from_pretrained("alice/m2")', 'from_pretrained("alice/m", token=t)', 'xfrom_pretrained("alice/m")',
+                      'from_pretrained("bob/m")', 'load_model("hf://alice/m2")'.replace("m2", "other")):
+        assert pin(unchanged, "alice/m", "v1") == unchanged
+    assert pin('import keras\nimport mypkg\n\nm = keras.saving.load_model("hf://alice/m", compile=False)\n', "alice/m", "v1") == (
+        'import keras\nimport mypkg\nfrom huggingface_hub import snapshot_download\n\n'
+        'm = keras.saving.load_model(snapshot_download("alice/m", revision="v1"), compile=False)\n')
+    assert pin('m = keras.saving.load_model("hf://alice/m")', "alice/m", "dev") == (
+        'from huggingface_hub import snapshot_download\nm = keras.saving.load_model(snapshot_download("alice/m", revision="dev"))')
+    already = 'from huggingface_hub import snapshot_download\nimport keras\nm = keras.saving.load_model("hf://alice/m")'
+    assert pin(already, "alice/m", "v1") == (
+        'from huggingface_hub import snapshot_download\nimport keras\n'
+        'm = keras.saving.load_model(snapshot_download("alice/m", revision="v1"))')
+    indented = 'if True:\n    import keras\nx = load_model("hf://alice/m")'  # only top-level imports count
+    assert pin(indented, "alice/m", "v1") == (
+        'from huggingface_hub import snapshot_download\nif True:\n    import keras\n'
+        'x = load_model(snapshot_download("alice/m", revision="v1"))')
+
+
+def test_render_card_pins_python_snippets_on_a_revision_page():
+    md = ('```python\nm = hub_publish.from_pretrained("alice/m")\n```\n\n```PY \nsnapshot_download("alice/m")\n```\n\n'
+          '```bash\nfrom_pretrained("alice/m")\n```\n\n`from_pretrained("alice/m")`\n')
+    pinned = p.render_card(md, file_url=file_url, pin=("alice/m", "v1"))
+    assert pinned == (
+        '<pre><code class="language-python">m = hub_publish.from_pretrained("alice/m", revision="v1")\n'
+        '</code></pre>\n<pre><code class="language-PY">snapshot_download("alice/m", revision="v1")\n'
+        '</code></pre>\n<pre><code class="language-bash">from_pretrained("alice/m")\n</code></pre>\n'
+        '<p><code>from_pretrained("alice/m")</code></p>\n')
+    assert "revision" not in p.render_card(md, file_url=file_url)  # main's page: unpinned
+
+
+def test_model_module(tmp_path):
+    from hub_publish import constants
+    from hub_publish.server.storage import Storage
+
+    store = Storage(tmp_path / "data")
+
+    def module_of(content: bytes | None, size: int | None = None):
+        files = {}
+        if content is not None:
+            files[constants.METADATA_FILE] = FileEntry(store.put_blob(content), len(content) if size is None else size, "o", False)
+        return p._model_module(store, Commit(SHA, (), files, "t", "", "a", "d"))
+
+    def meta(value) -> bytes:
+        return json.dumps({"keras_version": "3", constants.META_ROOT: value}).encode()
+
+    assert module_of(meta({constants.META_MODULE: "mypkg.models"})) == "mypkg.models"
+    assert module_of(meta({constants.META_MODULE: "_p.m2"})) == "_p.m2"
+    assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES) == "mypkg"
+    assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES + 1) is None  # not read
+    for bad in ("os; import x", "1pkg", "a-b", "", "pkg\n", None, 3, ["x"]):
+        assert module_of(meta({constants.META_MODULE: bad})) is None, bad
+    assert module_of(None) is None
+    for broken in (b"{not json", b"[1, 2]", b"\xff\xfe", meta("a string"), meta(None), meta([1]),
+                   json.dumps({"other": {constants.META_MODULE: "x"}}).encode()):
+        assert module_of(broken) is None, broken

@@ -47,7 +47,12 @@ def store(tmp_path) -> Storage:
 
 
 def _add(store: Storage, path: str, content: bytes, lfs: bool = False) -> AddFile:
-    sha = store.put_blob(content)
+    if lfs:  # an LFS object counts for a repo only when uploaded to it (a verified upload marks it)
+        writer = store.blob_writer()
+        writer.write(content)
+        sha = writer.finish(repo_id=REPO)
+    else:
+        sha = store.put_blob(content)
     oid = git_blob_oid(lfs_pointer(sha, len(content))) if lfs else git_blob_oid(content)
     return AddFile(path, sha, len(content), lfs, oid)
 
@@ -112,7 +117,7 @@ def test_dumps_is_canonical():
 
 def test_storage_layout(store, tmp_path):
     assert store.root == (tmp_path / "data").resolve()
-    assert sorted(p.name for p in store.root.iterdir()) == ["blobs", "repos", "tmp", "xorbs"]
+    assert sorted(p.name for p in store.root.iterdir()) == ["blobs", "repos", "tmp"]  # xorbs are per repo
     store.create_repo(REPO, private=False, creator="alice")
     assert (store.root / "write.lock").exists()
 
@@ -133,7 +138,7 @@ def test_blob_and_xorb_paths_refuse_non_sha256(store, bad):
     with pytest.raises(BadRequest, match=r"^Invalid sha256 "):
         store.blob_path(bad)
     with pytest.raises(BadRequest, match=r"^Invalid xorb hash "):
-        store.xorb_path(bad)
+        store.xorb_path(REPO, bad)
 
 
 def test_blob_writer_stores_only_verified_content(store):
@@ -201,12 +206,65 @@ def test_blob_writer_abort_keeps_nothing(store):
     assert _tmp_files(store) == [] and not store.has_blob(hashlib.sha256(b"partial").hexdigest())
 
 
-def test_put_xorb(store):
+def _tmp_with(store: Storage, content: bytes):
+    tmp = store.temp_file()
+    assert tmp.parent == store.root / "tmp" and not tmp.exists()
+    tmp.write_bytes(content)
+    return tmp
+
+
+def test_put_xorb_is_per_repo_and_immutable(store):
     h = "b" * 64
-    assert store.xorb_path(h) == store.root / "xorbs" / h
-    assert store.put_xorb(h, b"xorb") is True
-    assert store.put_xorb(h, b"other") is False  # immutable
-    assert store.xorb_path(h).read_bytes() == b"xorb"
+    store.create_repo(REPO, private=False, creator="alice")
+    store.create_repo("bob/other", private=False, creator="bob")
+    assert store.xorb_path(REPO, h) == store.root / "repos" / "alice" / "model" / "xorbs" / h
+    assert store.put_xorb(REPO, h, _tmp_with(store, b"xorb")) is True
+    assert store.put_xorb(REPO, h, _tmp_with(store, b"other")) is False  # immutable
+    assert store.xorb_path(REPO, h).read_bytes() == b"xorb"
+    assert not store.xorb_path("bob/other", h).exists()  # never shared with another repo by its hash
+    assert _tmp_files(store) == []  # the received temp file is moved or dropped, never left
+
+
+def test_put_xorb_for_a_missing_repo_creates_nothing(store):
+    with pytest.raises(RepoNotFound, match=r"^Repository alice/model not found\.$"):
+        store.put_xorb(REPO, "b" * 64, _tmp_with(store, b"xorb"))
+    assert not (store.root / "repos" / "alice").exists() and _tmp_files(store) == []
+
+
+def test_lfs_content_is_scoped_to_the_repo(store):
+    """A commit may name an LFS object only if it was uploaded to that repo or is in its history."""
+    store.create_repo(REPO, private=False, creator="alice")
+    store.create_repo("bob/other", private=False, creator="bob")
+    content = b"\x01" * 16
+    sha = hashlib.sha256(content).hexdigest()
+    writer = store.blob_writer()
+    writer.write(content)
+    assert writer.finish(repo_id="bob/other") == sha  # uploaded to bob's repo only
+    assert store.has_blob(sha)
+    assert store.repo_has_content("bob/other", sha) and not store.repo_has_content(REPO, sha)
+    assert (store.root / "repos" / "bob" / "other" / "uploads" / sha).is_file()
+    oid = git_blob_oid(lfs_pointer(sha, len(content)))
+    head = store.resolve(REPO, "main")
+    with pytest.raises(BadRequest, match=rf"^The content of 'w.h5' \(sha256 {sha}\) was never uploaded to alice/model\.$"):
+        _commit(store, [AddFile("w.h5", sha, len(content), True, oid)])
+    assert store.resolve(REPO, "main") == head
+    # in bob's repo it is committed; afterwards it counts through the history even without the marker
+    store.create_commit("bob/other", "main", [AddFile("w.h5", sha, len(content), True, oid)], title="t", message="",
+                        author="bob")
+    (store.root / "repos" / "bob" / "other" / "uploads" / sha).unlink()
+    assert store.repo_has_content("bob/other", sha) and not store.repo_has_content(REPO, sha)
+    assert not store.repo_has_content("bob/other", "0" * 64)  # no blob at all
+    # a regular (non-LFS) file only needs the blob: its bytes travelled in the commit itself
+    plain = store.put_blob(b"plain")
+    assert "t.txt" in _commit(store, [AddFile("t.txt", plain, 5, False, git_blob_oid(b"plain"))]).files
+
+
+def test_an_upload_to_a_deleted_repo_marks_nothing(store):
+    writer = store.blob_writer()
+    writer.write(b"late")
+    with pytest.raises(RepoNotFound, match=r"^Repository alice/model not found\.$"):
+        writer.finish(repo_id=REPO)
+    assert not (store.root / "repos" / "alice").exists() and _tmp_files(store) == []
 
 
 # ----------------------------------------------------------------------------- repos
@@ -223,7 +281,8 @@ def test_create_repo_has_the_initial_commit(store):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", meta.created_at)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", head.date)
     repo_dir = store.root / "repos" / "alice" / "model"
-    assert sorted(os.listdir(repo_dir)) == ["commits", "refs.json", "repo.json"]
+    assert sorted(os.listdir(repo_dir)) == ["commits", "refs.json", "repo.json", "uploads", "xorbs"]
+    assert os.listdir(repo_dir / "uploads") == [] and os.listdir(repo_dir / "xorbs") == []
     assert os.listdir(repo_dir / "commits") == [f"{head.id}.json"]
     content = DEFAULT_GITATTRIBUTES.encode()
     assert head.files == {".gitattributes": FileEntry(hashlib.sha256(content).hexdigest(), len(content),
@@ -423,7 +482,7 @@ def test_create_commit_with_a_stale_parent_is_refused(store, repo):
     "ops, error, message",
     [
         (lambda s: [AddFile("x.txt", "0" * 64, 1, False, "o")], BadRequest,
-         rf"^The content of 'x.txt' \(sha256 {'0' * 64}\) was never uploaded\.$"),
+         rf"^The content of 'x.txt' \(sha256 {'0' * 64}\) was never uploaded to alice/model\.$"),
         (lambda s: [DeleteFile("nope.txt")], EntryNotFound, r"^Cannot delete 'nope.txt': file not found in alice/model@main\.$"),
         (lambda s: [DeleteFolder("nope")], EntryNotFound, r"^Cannot delete folder 'nope': not found in alice/model@main\.$"),
         (lambda s: [_add(s, "d/f.txt", b"f"), _add(s, "d", b"file")], BadRequest,

@@ -119,8 +119,11 @@ async def update_settings(body: Settings, repo: WritableRepo, ctx: Ctx) -> dict:
 
 
 @router.post("/api/validate-yaml")
-def validate_yaml(body: ValidateYaml) -> Response:
-    """huggingface_hub calls this before committing a README.md (``HfApi._validate_yaml``)."""
+def validate_yaml(body: ValidateYaml, user: OptionalUser) -> Response:
+    """huggingface_hub calls this before committing a README.md (``HfApi._validate_yaml``).
+
+    It reads no repo, but a token that matches no user is still a 401, as on every Hub route.
+    """
     error = frontmatter.error(body.content)
     if error is None:  # well-formed: the Hub's own rules (license ids, pipeline tasks), as `card --check`
         error = "; ".join(metadata_problems(frontmatter.parse(body.content) or {})) or None
