@@ -21,6 +21,7 @@ import pytest
 
 import hub_publish
 from hub_publish import constants, loading
+from hub_publish import format as fmt
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
@@ -31,6 +32,7 @@ from hub_publish.errors import (
 )
 from hub_publish.loading import HubPublishWarning, ModelSource, parse_repo_ref, source_of, verify_folder
 from hub_publish.models import MnistModel
+from tests.folder_tools import restamp
 
 X = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
 
@@ -64,13 +66,22 @@ def _files(folder: Path) -> dict:
     return json.loads((folder / constants.METADATA_FILE).read_text())[constants.META_ROOT][constants.META_FILES]
 
 
+# What a save of the tiny model records: the loader reads each of these (config, graph, weights).
+MANIFEST = [constants.CONFIG_FILE, constants.GRAPH_FILE, constants.WEIGHTS_FILE]
+
+
 # ----------------------------------------------------------------------------- verify
 
 
 def test_verify_folder_checks_every_recorded_file(folder):
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
+    assert sorted(_files(folder)) == MANIFEST
+    assert verify_folder(folder) == MANIFEST
     meta = json.loads((folder / constants.METADATA_FILE).read_text())
-    assert verify_folder(folder, meta) == [constants.WEIGHTS_FILE]
+    assert verify_folder(folder, meta) == MANIFEST
+    assert verify_folder(folder, fmt.Metadata.from_dict(meta)) == MANIFEST
+    assert verify_folder(folder, only=(constants.GRAPH_FILE,)) == [constants.GRAPH_FILE]
+    assert verify_folder(folder, skip=(constants.GRAPH_FILE,)) == [constants.CONFIG_FILE, constants.WEIGHTS_FILE]
+    assert verify_folder(folder, only=(constants.GRAPH_FILE,), skip=(constants.GRAPH_FILE,)) == []
     assert verify_folder(folder, {}) == [] and verify_folder(folder, {constants.META_ROOT: None}) == []
 
 
@@ -81,9 +92,23 @@ def test_verify_folder_without_metadata_checks_nothing(folder):
 
 def test_missing_weights_file(folder):
     (folder / constants.WEIGHTS_FILE).unlink()
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {folder}; re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-download it \(force_download=True\) or re-save the model\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == folder / constants.WEIGHTS_FILE
+
+
+@pytest.mark.parametrize("name", [constants.CONFIG_FILE, constants.GRAPH_FILE])
+def test_config_and_graph_are_verified_like_the_weights(folder, name):
+    """The manifest records config.json and graph.json: an edited one is refused before it is read."""
+    path = folder / name
+    _edit(path, lambda config: config.update(module="evil_mod"))
+    with pytest.raises(IntegrityError, match=rf"^{name} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); ") as err:
+        verify_folder(folder)
+    assert Path(err.value.path) == path
+    assert verify_folder(folder, skip=(name,)) == [n for n in MANIFEST if n != name]
+    path.unlink()
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {name} \(metadata\.json lists it\); "):
+        verify_folder(folder)
 
 
 def test_truncated_weights_file(folder):
@@ -104,15 +129,22 @@ def test_altered_weights_file_of_the_same_size(folder):
         verify_folder(folder)
 
 
-def test_a_record_without_size_still_checks_the_hash(folder):
+def test_a_record_without_size_is_malformed_and_check_files_still_checks_the_hash(folder):
+    """metadata.json must record a size for every file (Metadata refuses it otherwise); the check
+    itself, given a record without a size, still compares the hash."""
+    record = dict(_files(folder)[constants.WEIGHTS_FILE])
+
     def drop_size(meta):
         del meta[constants.META_ROOT][constants.META_FILES][constants.WEIGHTS_FILE][constants.META_SIZE]
 
     _edit(folder / constants.METADATA_FILE, drop_size)
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
-    (folder / constants.WEIGHTS_FILE).write_bytes(b"other")
-    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: the size of '{constants.WEIGHTS_FILE}' is not a byte count; re-download \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
+    del record[constants.META_SIZE]
+    fmt._check_files(folder, {constants.WEIGHTS_FILE: record})
+    (folder / constants.WEIGHTS_FILE).write_bytes(b"other")
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256"):
+        fmt._check_files(folder, {constants.WEIGHTS_FILE: record})
 
 
 @pytest.mark.parametrize("name", ["../outside.h5", "/etc/passwd", "\\windows", "a/../../b", ""])
@@ -121,8 +153,11 @@ def test_metadata_naming_files_outside_the_folder(folder, name):
         meta[constants.META_ROOT][constants.META_FILES] = {name: {"sha256": "0" * 64, "size": 1}}
 
     _edit(folder / constants.METADATA_FILE, point_outside)
-    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: it names a file outside the folder \({re.escape(repr(name))}\); re-download \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
+    # The check itself refuses them too (a second line of defence behind Metadata's parsing).
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
+        fmt._check_files(folder, {name: {"sha256": "0" * 64, "size": 1}})
 
 
 def test_files_in_subfolders_are_allowed(folder):
@@ -134,7 +169,7 @@ def test_files_in_subfolders_are_allowed(folder):
             "sha256": hashlib.sha256(b"abc").hexdigest(), "size": 3}
 
     _edit(folder / constants.METADATA_FILE, add)
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE, "sub/extra.h5"]
+    assert verify_folder(folder) == [*MANIFEST, "sub/extra.h5"]
 
 
 def _cache_layout(tmp_path: Path, content: bytes) -> tuple[Path, Path]:
@@ -167,7 +202,7 @@ def test_without_evict_the_cache_entry_stays(tmp_path):
 
 def test_evict_leaves_link_targets_outside_a_cache_layout(folder, tmp_path):
     """A symlink into a folder that is not a huggingface_hub ``blobs`` folder is the user's: kept.
-    A plain file of a snapshot (a cache without symlinks) is the cache's own copy: removed."""
+    A plain file outside a cache snapshot is the user's too: kept."""
     target = tmp_path / "mine.h5"
     target.write_bytes(b"user data")
     (folder / constants.WEIGHTS_FILE).unlink()
@@ -179,7 +214,7 @@ def test_evict_leaves_link_targets_outside_a_cache_layout(folder, tmp_path):
     (folder / constants.WEIGHTS_FILE).write_bytes(b"plain file")
     with pytest.raises(IntegrityError, match=r"is 10 bytes"):
         verify_folder(folder, evict=True)
-    assert not (folder / constants.WEIGHTS_FILE).exists()
+    assert (folder / constants.WEIGHTS_FILE).read_bytes() == b"plain file"
 
 
 # ----------------------------------------------------------------------------- reading the folder
@@ -194,17 +229,28 @@ def test_from_pretrained_round_trip_and_source(pristine, folder):
 
 
 def test_missing_or_garbled_files(folder, tmp_path):
+    """Garbled files as their author recorded them (restamped: the manifest matches, the parse fails)."""
     with pytest.raises(ModelFolderError, match=rf"^no model folder at {tmp_path / 'none'}; pass an existing folder or a Hub repo id such as 'org/name'\.$"):
         hub_publish.from_pretrained(tmp_path / "none")
     (folder / constants.CONFIG_FILE).write_text("{not json")
-    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \("):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \(.+\); re-download \(force_download=True\) or re-save the model\.$"):
         hub_publish.from_pretrained(folder)
     (folder / constants.CONFIG_FILE).write_text("[1, 2]")
-    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not a JSON object; "):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is malformed: it is not a JSON object; re-download \(force_download=True\) or re-save the model\.$"):
         hub_publish.from_pretrained(folder)
     (folder / constants.CONFIG_FILE).write_bytes(b"\xff\xfe")
-    with pytest.raises(ModelFolderError, match=r"is not valid JSON"):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \("):
         hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {folder} is not valid JSON \("):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).write_text("[]")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {folder} is malformed: it is not a JSON object; "):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).unlink()  # a folder Keras wrote: no manifest, config still required
     (folder / constants.CONFIG_FILE).unlink()
     with pytest.raises(ModelFolderError, match=rf"^{folder} has no {constants.CONFIG_FILE}: it is not a Keras model folder \(save it with hub_publish\.save_pretrained\)\.$"):
         hub_publish.from_pretrained(folder)
@@ -220,10 +266,19 @@ def test_missing_weights_is_a_folder_error(folder):
         hub_publish.from_pretrained(folder)
 
 
-def test_weights_path_prefers_the_sharded_index(folder):
-    assert loading._weights_path(folder) == folder / constants.WEIGHTS_FILE
+def test_weights_path_is_the_one_the_manifest_names(folder):
+    """The manifest decides (a stale sharded index next to the weights must not win); the sharded
+    index first when it names both; a folder without a manifest (Keras') uses whichever exists."""
     (folder / constants.WEIGHTS_INDEX_FILE).write_text("{}")
-    assert loading._weights_path(folder) == folder / constants.WEIGHTS_INDEX_FILE
+    assert loading._weights_path(folder, fmt.read_metadata(folder)) == folder / constants.WEIGHTS_FILE
+    both = fmt.Metadata(files={name: fmt.FileRecord("0" * 64, 1) for name in (constants.WEIGHTS_FILE, constants.WEIGHTS_INDEX_FILE)})
+    assert loading._weights_path(folder, both) == folder / constants.WEIGHTS_INDEX_FILE
+    assert loading._weights_path(folder, fmt.Metadata()) == folder / constants.WEIGHTS_FILE
+    (folder / constants.WEIGHTS_FILE).unlink()
+    assert loading._weights_path(folder, fmt.Metadata()) == folder / constants.WEIGHTS_INDEX_FILE
+    config_only = fmt.Metadata(files={constants.CONFIG_FILE: fmt.FileRecord("0" * 64, 1)})
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names no weights file; re-save the model\.$"):
+        loading._weights_path(folder, config_only)
 
 
 def test_weights_that_do_not_fit_the_model(folder, tmp_path):
@@ -232,7 +287,7 @@ def test_weights_that_do_not_fit_the_model(folder, tmp_path):
     other = keras.Model(inputs, keras.layers.Dense(5, name="head")(inputs))
     other_folder = hub_publish.save_pretrained(other, tmp_path / "other", card=False)
     shutil.copy(other_folder / constants.WEIGHTS_FILE, folder / constants.WEIGHTS_FILE)
-    shutil.copy(other_folder / constants.METADATA_FILE, folder / constants.METADATA_FILE)
+    restamp(folder, constants.WEIGHTS_FILE)
     with pytest.raises(ModelFolderError, match=rf"^cannot load {constants.WEIGHTS_FILE} into the model: "):
         hub_publish.from_pretrained(folder)
 
@@ -250,11 +305,11 @@ def test_newer_keras_warning(folder):
 
 def test_warn_if_newer_keras_directly():
     with pytest.warns(HubPublishWarning, match=r"Keras 3\.10\.0, newer than the installed Keras 3\.9\.0"):
-        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.10.0"}, "3.9.0")  # not a string comparison
+        loading._warn_if_newer_keras(fmt.Metadata(keras_version="3.10.0"), "3.9.0")  # not a string comparison
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.9.0"}, "3.10.0")
-        loading._warn_if_newer_keras({}, "3.10.0")
+        loading._warn_if_newer_keras(fmt.Metadata(keras_version="3.9.0"), "3.10.0")
+        loading._warn_if_newer_keras(fmt.Metadata(), "3.10.0")
 
 
 # ----------------------------------------------------------------------------- references
@@ -306,10 +361,12 @@ def test_is_trusted_matches_whole_module_names():
 
 
 def _point_class_at(folder: Path, module: str, class_name: str = "Net", registered: str | None = None) -> None:
+    """As if the author's class lived in ``module`` (the manifest restamped: the folder is intact)."""
     def edit(config):
         config.update(module=module, class_name=class_name, registered_name=registered or f"{module}>{class_name}")
 
     _edit(folder / constants.CONFIG_FILE, edit)
+    restamp(folder, constants.CONFIG_FILE)
 
 
 def test_resolve_class():
@@ -376,6 +433,11 @@ def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder
 def test_class_free_needs_the_graph(folder):
     _point_class_at(folder, "gone_pkg")
     (folder / constants.GRAPH_FILE).unlink()
+    # graph.json in the manifest but gone: an integrity error (checked when the fallback uses it)
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.GRAPH_FILE} \(metadata\.json lists it\); "):
+        hub_publish.from_pretrained(folder)
+    # a folder saved without graph.json
+    _edit(folder / constants.METADATA_FILE, lambda meta: meta[constants.META_ROOT][constants.META_FILES].pop(constants.GRAPH_FILE))
     with pytest.raises(ModelFolderError, match=rf"^class 'Net' comes from module 'gone_pkg', which is not trusted and was not imported; pass trusted_modules=\('gone_pkg',\) if you trust it, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class\.$"):
         hub_publish.from_pretrained(folder)
 
@@ -390,7 +452,8 @@ def test_unknown_layers_are_named(folder):
                              registered_name=f"lib_{layer['config']['name']}>Custom")
 
     _edit(folder / constants.GRAPH_FILE, unknown)
-    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); import the modules that register them \(or pass trusted_modules=\.\.\.\)\.$"):
+    restamp(folder, constants.GRAPH_FILE)
+    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); pass trusted_modules=\['lib_head', 'lib_hidden'\] \(CLI: --trust\) if you trust them, or import the modules that register them\.$"):
         hub_publish.from_pretrained(folder)
 
 
@@ -453,6 +516,7 @@ def test_compile_config_is_restored_only_when_asked(tmp_path):
 def test_class_free_graph_that_cannot_be_rebuilt_names_the_graph_file(folder):
     _point_class_at(folder, "gone_pkg")
     (folder / constants.GRAPH_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}))
+    restamp(folder, constants.GRAPH_FILE)
     with pytest.raises(ModelFolderError, match=rf"^{constants.GRAPH_FILE} in {folder} does not describe a Keras model \(got Dense\)\.$"):
         with pytest.warns(HubPublishWarning):
             hub_publish.from_pretrained(folder)
@@ -463,6 +527,6 @@ def test_evict_a_dangling_cache_link(tmp_path):
     snapshot, blob = _cache_layout(tmp_path, b"x")
     blob.unlink()
     meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 1}}}}
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {snapshot}; "):
+    with pytest.raises(IntegrityError, match=rf"^{snapshot} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); "):
         verify_folder(snapshot, meta, evict=True)
     assert not (snapshot / constants.WEIGHTS_FILE).is_symlink()
