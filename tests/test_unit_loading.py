@@ -32,7 +32,7 @@ from hub_publish.errors import (
 )
 from hub_publish.loading import HubPublishWarning, ModelSource, parse_repo_ref, source_of, verify_folder
 from hub_publish.models import MnistModel
-from tests.folder_tools import restamp
+from folder_tools import restamp
 
 X = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
 
