@@ -22,6 +22,7 @@ import pytest
 import hub_publish
 from hub_publish import constants, loading
 from hub_publish import format as fmt
+from hub_publish import verify_cache
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
@@ -155,6 +156,8 @@ def test_metadata_naming_files_outside_the_folder(folder, name):
     _edit(folder / constants.METADATA_FILE, point_outside)
     with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: it names a file outside the folder \({re.escape(repr(name))}\); re-download \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: it names a file outside the folder \({re.escape(repr(name))}\); "):
+        verify_folder(folder, json.loads((folder / constants.METADATA_FILE).read_text()))  # parsed by the caller
     # The check itself refuses them too (a second line of defence behind Metadata's parsing).
     with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
         fmt._check_files(folder, {name: {"sha256": "0" * 64, "size": 1}})
@@ -172,16 +175,75 @@ def test_files_in_subfolders_are_allowed(folder):
     assert verify_folder(folder) == [*MANIFEST, "sub/extra.h5"]
 
 
-def _cache_layout(tmp_path: Path, content: bytes) -> tuple[Path, Path]:
+def _cache_layout(tmp_path: Path, content: bytes, name: str = constants.WEIGHTS_FILE, revision: str = "1" * 40,
+                  blob_name: str = "deadbeef") -> tuple[Path, Path]:
     """A huggingface_hub-like cache entry: snapshots/<rev>/file -> ../../blobs/<hash>."""
     blobs = tmp_path / "models--a--b" / "blobs"
-    snapshot = tmp_path / "models--a--b" / "snapshots" / ("1" * 40)
-    blobs.mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    blob = blobs / "deadbeef"
+    snapshot = tmp_path / "models--a--b" / "snapshots" / revision
+    blobs.mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    blob = blobs / blob_name
     blob.write_bytes(content)
-    (snapshot / constants.WEIGHTS_FILE).symlink_to(Path("../../blobs/deadbeef"))
+    (snapshot / name).symlink_to(Path("../../blobs") / blob_name)
     return snapshot, blob
+
+
+def test_evict_removes_every_entry_of_the_corrupt_blob_and_nothing_else(tmp_path):
+    """Two revisions share the corrupt blob: both entries go (or the blob would be kept for the
+    other one and served again); another file of the snapshot stays."""
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    other, _ = _cache_layout(tmp_path, b"corrupt", revision="2" * 40)
+    (other / constants.WEIGHTS_FILE).unlink()
+    (other / constants.WEIGHTS_FILE).symlink_to(Path("../../blobs/deadbeef"))
+    _, good = _cache_layout(tmp_path, b"good", name=constants.CONFIG_FILE, blob_name="cafe")
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert not blob.exists()
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink() and not (other / constants.WEIGHTS_FILE).is_symlink()
+    assert (snapshot / constants.CONFIG_FILE).read_bytes() == b"good" and good.exists()
+
+
+@pytest.mark.parametrize("evict", [True, False])
+def test_a_cached_metadata_file_that_cannot_be_parsed_is_evicted(tmp_path, evict):
+    snapshot, blob = _cache_layout(tmp_path, b"{not json", name=constants.METADATA_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {snapshot} is not valid JSON \("):
+        verify_folder(snapshot, evict=evict)
+    assert (snapshot / constants.METADATA_FILE).is_symlink() is (not evict) and blob.exists() is (not evict)
+
+
+def test_evict_on_error_evicts_only_on_a_folder_error(tmp_path):
+    snapshot, blob = _cache_layout(tmp_path, b"x", name=constants.CONFIG_FILE)
+    path = snapshot / constants.CONFIG_FILE
+    with pytest.raises(KeyError):
+        with fmt.evict_on_error(path, True):
+            raise KeyError("not ours")
+    with fmt.evict_on_error(path, True):
+        pass
+    assert path.is_symlink() and blob.exists()
+    with pytest.raises(ModelFolderError, match="^bad$"):
+        with fmt.evict_on_error(path, False):
+            raise ModelFolderError("bad")
+    assert path.is_symlink() and blob.exists()
+    with pytest.raises(ModelFolderError, match="^bad$"):
+        with fmt.evict_on_error(path, True):
+            raise ModelFolderError("bad")
+    assert not path.is_symlink() and not blob.exists()
+
+
+def test_rehash_ignores_the_verification_records(folder):
+    """A file verified once is trusted from its record until it changes; rehash=True hashes again."""
+    assert verify_folder(folder) == MANIFEST
+    weights = folder / constants.WEIGHTS_FILE
+    verify_cache._write_record(verify_cache._stat(weights), "f" * 64)  # a record that says "another content"
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256"):
+        verify_folder(folder)
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        fmt._check_files(folder, {constants.WEIGHTS_FILE: _files(folder)[constants.WEIGHTS_FILE]})
+    fmt._check_files(folder, {constants.WEIGHTS_FILE: _files(folder)[constants.WEIGHTS_FILE]}, rehash=True)
+    verify_cache._write_record(verify_cache._stat(weights), "f" * 64)
+    assert verify_folder(folder, rehash=True) == MANIFEST
+    assert verify_folder(folder) == MANIFEST  # the re-hash recorded the true digest
 
 
 def test_evict_removes_a_corrupt_cache_entry_and_its_blob(tmp_path):
