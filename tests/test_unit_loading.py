@@ -318,6 +318,18 @@ def test_missing_or_garbled_files(folder, tmp_path):
         hub_publish.from_pretrained(folder)
 
 
+def test_a_load_verifies_the_config_always_and_the_graph_when_it_uses_it(pristine, folder):
+    _edit(folder / constants.GRAPH_FILE, lambda graph: graph.update(edited=True))
+    model = hub_publish.from_pretrained(folder)  # the class is available: graph.json is not read, not checked
+    np.testing.assert_allclose(model.predict(X, verbose=0), pristine[1], rtol=0, atol=0)
+    _point_class_at(folder, "gone_pkg")  # now the fallback needs the graph: it is checked first
+    with pytest.raises(IntegrityError, match=rf"^{constants.GRAPH_FILE} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "):
+        hub_publish.from_pretrained(folder)
+    _edit(folder / constants.CONFIG_FILE, lambda config: config.update(edited=True))
+    with pytest.raises(IntegrityError, match=rf"^{constants.CONFIG_FILE} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "):
+        hub_publish.from_pretrained(folder)
+
+
 def test_missing_weights_is_a_folder_error(folder):
     def no_files(meta):
         meta[constants.META_ROOT][constants.META_FILES] = {}
