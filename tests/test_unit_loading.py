@@ -604,3 +604,107 @@ def test_evict_a_dangling_cache_link(tmp_path):
     with pytest.raises(IntegrityError, match=rf"^{snapshot} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); "):
         verify_folder(snapshot, meta, evict=True)
     assert not (snapshot / constants.WEIGHTS_FILE).is_symlink()
+
+
+# ----------------------------------------------------------------------------- kills found by mutation testing
+
+
+def test_lambda_is_refused_even_when_the_process_enabled_unsafe_deserialization(tmp_path):
+    """keras.config.enable_unsafe_deserialization() (the user's, for their own files) overrides
+    Keras' safe_mode argument; a repo's bytecode must still not run."""
+    from keras.src.backend.common import global_state
+
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2, name="double")(inputs))
+    folder = hub_publish.save_pretrained(model, tmp_path / "lambda", card=False)
+    before = global_state.get_global_attribute("safe_mode_saving")
+    keras.config.enable_unsafe_deserialization()
+    try:
+        with pytest.raises(UnsafeModelError, match=rf"^{constants.CONFIG_FILE} in {folder} holds Python code "):
+            hub_publish.from_pretrained(folder)
+    finally:
+        global_state.set_global_attribute("safe_mode_saving", before)
+
+
+@keras.saving.register_keras_serializable(package="test_unit_loading")
+class _Failing(keras.Model):
+    """A class whose from_config fails with the message its config holds (none by default)."""
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        raise RuntimeError(config.get("say", ""))
+
+
+def _failing(say: str | None = None) -> dict:
+    return {"module": "test_unit_loading", "class_name": "_Failing", "registered_name": "test_unit_loading>_Failing",
+            "config": {} if say is None else {"say": say}}
+
+
+def test_deserialize_error_without_a_message_names_the_exception_type():
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: RuntimeError$"):
+        loading._deserialize(_failing(), compile=False, what="here")
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: RuntimeError$"):
+        loading._deserialize(_failing("  \n "), compile=False, what="here")
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: first line$"):
+        loading._deserialize(_failing(" first line\nsecond"), compile=False, what="here")
+
+
+def test_deserialize_caps_the_message_and_leaves_the_callers_config_alone(folder):
+    with pytest.raises(ModelFolderError) as err:
+        loading._deserialize(_failing("y" * 400), compile=False, what="here")
+    assert str(err.value) == "cannot rebuild the model from here: " + "y" * 300
+    config = json.loads((folder / constants.CONFIG_FILE).read_text())
+    before = json.loads(json.dumps(config))
+    loading._deserialize(config, compile=False, what="here")
+    loading._deserialize(config, compile=True, what="here")
+    assert config == before
+
+
+def test_class_free_graph_is_never_compiled(tmp_path):
+    """graph.json is the class-free structure: a compile config in it (hand-written) is ignored."""
+    model = _model()
+    model.compile(optimizer="sgd", loss="mse")
+    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False)
+    compile_config = json.loads((folder / constants.CONFIG_FILE).read_text())["compile_config"]
+    assert compile_config
+    _edit(folder / constants.GRAPH_FILE, lambda graph: graph.update(compile_config=compile_config))
+    restamp(folder, constants.GRAPH_FILE)
+    _point_class_at(folder, "gone_pkg")
+    with pytest.warns(HubPublishWarning, match=r"loaded the class-free graph instead"):
+        loaded = hub_publish.from_pretrained(folder)
+    assert getattr(loaded, "optimizer", None) is None
+
+
+def test_unknown_layers_message_names_the_top_level_packages_to_trust():
+    graph = {"config": {"layers": [
+        {"module": "pkg.layers", "class_name": "A", "registered_name": "pkg>A", "config": {}},
+        {"module": "libX", "class_name": "B", "registered_name": "libX>B", "config": {}},
+        {"module": "lib_c", "class_name": "C", "registered_name": "lib_c>a module C", "config": {}},
+        {"module": "odd mod", "class_name": "D", "registered_name": "odd>D", "config": {}},
+    ]}}
+    with pytest.raises(UnknownLayersError, match=re.escape(
+            "needs custom layers that are not available: libX>B (module libX), lib_c>a module C (module lib_c), "
+            "odd>D (module odd mod), pkg>A (module pkg.layers); pass trusted_modules=['libX', 'lib_c', 'odd mod', 'pkg'] "
+            "(CLI: --trust) if you trust them, or import the modules that register them.") + "$"):
+        loading._check_known_layers(graph)
+
+
+def test_evict_needs_both_a_snapshot_and_a_blob(tmp_path):
+    """A snapshot entry linking outside ``blobs`` (the user's file), or a link into a ``blobs``
+    folder that is not under ``snapshots``, is not a cache entry: nothing is deleted."""
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    mine = tmp_path / "mine.h5"
+    mine.write_bytes(b"user data")
+    (snapshot / constants.WEIGHTS_FILE).unlink()
+    (snapshot / constants.WEIGHTS_FILE).symlink_to(mine)
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 9}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert mine.read_bytes() == b"user data" and (snapshot / constants.WEIGHTS_FILE).is_symlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / constants.WEIGHTS_FILE).symlink_to(blob)
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(elsewhere, meta, evict=True)
+    assert blob.read_bytes() == b"corrupt" and (elsewhere / constants.WEIGHTS_FILE).is_symlink()
