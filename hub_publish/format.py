@@ -436,6 +436,11 @@ def evict_from_cache(path: Path) -> None:
     snapshot = next((p for p in path.parents if p.parent.name == "snapshots"), None)
     if blob.parent.name != "blobs" or snapshot is None:
         return
+    if not blob.exists():
+        # A dangling entry (its blob already gone): scan_cache_dir refuses a repo holding one
+        # (CorruptedCacheException), and there is no blob left to delete: drop the link itself.
+        path.unlink()
+        return
     from huggingface_hub import scan_cache_dir
 
     cache = scan_cache_dir(snapshot.parent.parent.parent)

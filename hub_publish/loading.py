@@ -398,8 +398,14 @@ def _deserialize(config: Mapping[str, Any], *, compile: bool, what: str) -> "ker
     config = copy.deepcopy(dict(config))  # Keras' from_config consumes the dicts it is given
     if not compile:
         config["compile_config"] = None
+    # safe_mode=True alone is not enough: Keras lets a process-wide
+    # keras.config.enable_unsafe_deserialization() override the argument (the scope wins), so a repo's
+    # Lambda bytecode would run. Keras has no public way to force safe mode back on; its scope does it.
+    from keras.src.saving.serialization_lib import SafeModeScope
+
     try:
-        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        with SafeModeScope(True):
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - a garbled config can make Keras raise anything; one line for all
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):

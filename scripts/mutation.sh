@@ -91,8 +91,9 @@ PY
     export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
     # mutmut forks a worker per mutant from a process that has imported the tests' modules;
     # TensorFlow's thread pools do not survive a fork (the worker deadlocks), so the loader's
-    # tests run on Keras' numpy backend here (the rules they pin do not depend on the backend).
-    [ "$module" = loading ] && export KERAS_BACKEND=numpy
+    # tests run on Keras' numpy backend here (the rules they pin do not depend on the backend);
+    # format's tests are the loader's (verify_folder moved there).
+    case $module in loading|format) export KERAS_BACKEND=numpy ;; esac
     read -r -a sample <<<"${MUTATION_SAMPLE:-${SCOPE[$module]:-}}"
     "$mutmut" run --max-children "${MUTATION_JOBS:-1}" "${sample[@]}" >"$out/$module.log" 2>&1 || {
       echo "$module: mutmut failed, see $out/$module.log" >&2; tail -20 "$out/$module.log" >&2; exit 1; }

@@ -237,9 +237,13 @@ def test_issued_grants_carry_the_configured_lifetime(hub_server, alice):
 
 
 def _edit_json(path: Path, edit) -> None:
+    """Edit a file of a saved folder as its author would have saved it (the manifest restamped)."""
+    from folder_tools import restamp
+
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))
+    restamp(path.parent, path.name)
 
 
 @pytest.fixture()

@@ -21,6 +21,8 @@ import pytest
 
 import hub_publish
 from hub_publish import constants, loading
+from hub_publish import format as fmt
+from hub_publish import verify_cache
 from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
@@ -31,6 +33,7 @@ from hub_publish.errors import (
 )
 from hub_publish.loading import HubPublishWarning, ModelSource, parse_repo_ref, source_of, verify_folder
 from hub_publish.models import MnistModel
+from folder_tools import restamp
 
 X = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
 
@@ -64,13 +67,22 @@ def _files(folder: Path) -> dict:
     return json.loads((folder / constants.METADATA_FILE).read_text())[constants.META_ROOT][constants.META_FILES]
 
 
+# What a save of the tiny model records: the loader reads each of these (config, graph, weights).
+MANIFEST = [constants.CONFIG_FILE, constants.GRAPH_FILE, constants.WEIGHTS_FILE]
+
+
 # ----------------------------------------------------------------------------- verify
 
 
 def test_verify_folder_checks_every_recorded_file(folder):
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
+    assert sorted(_files(folder)) == MANIFEST
+    assert verify_folder(folder) == MANIFEST
     meta = json.loads((folder / constants.METADATA_FILE).read_text())
-    assert verify_folder(folder, meta) == [constants.WEIGHTS_FILE]
+    assert verify_folder(folder, meta) == MANIFEST
+    assert verify_folder(folder, fmt.Metadata.from_dict(meta)) == MANIFEST
+    assert verify_folder(folder, only=(constants.GRAPH_FILE,)) == [constants.GRAPH_FILE]
+    assert verify_folder(folder, skip=(constants.GRAPH_FILE,)) == [constants.CONFIG_FILE, constants.WEIGHTS_FILE]
+    assert verify_folder(folder, only=(constants.GRAPH_FILE,), skip=(constants.GRAPH_FILE,)) == []
     assert verify_folder(folder, {}) == [] and verify_folder(folder, {constants.META_ROOT: None}) == []
 
 
@@ -81,9 +93,23 @@ def test_verify_folder_without_metadata_checks_nothing(folder):
 
 def test_missing_weights_file(folder):
     (folder / constants.WEIGHTS_FILE).unlink()
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {folder}; re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-download it \(force_download=True\) or re-save the model\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == folder / constants.WEIGHTS_FILE
+
+
+@pytest.mark.parametrize("name", [constants.CONFIG_FILE, constants.GRAPH_FILE])
+def test_config_and_graph_are_verified_like_the_weights(folder, name):
+    """The manifest records config.json and graph.json: an edited one is refused before it is read."""
+    path = folder / name
+    _edit(path, lambda config: config.update(module="evil_mod"))
+    with pytest.raises(IntegrityError, match=rf"^{name} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); ") as err:
+        verify_folder(folder)
+    assert Path(err.value.path) == path
+    assert verify_folder(folder, skip=(name,)) == [n for n in MANIFEST if n != name]
+    path.unlink()
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {name} \(metadata\.json lists it\); "):
+        verify_folder(folder)
 
 
 def test_truncated_weights_file(folder):
@@ -104,15 +130,22 @@ def test_altered_weights_file_of_the_same_size(folder):
         verify_folder(folder)
 
 
-def test_a_record_without_size_still_checks_the_hash(folder):
+def test_a_record_without_size_is_malformed_and_check_files_still_checks_the_hash(folder):
+    """metadata.json must record a size for every file (Metadata refuses it otherwise); the check
+    itself, given a record without a size, still compares the hash."""
+    record = dict(_files(folder)[constants.WEIGHTS_FILE])
+
     def drop_size(meta):
         del meta[constants.META_ROOT][constants.META_FILES][constants.WEIGHTS_FILE][constants.META_SIZE]
 
     _edit(folder / constants.METADATA_FILE, drop_size)
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE]
-    (folder / constants.WEIGHTS_FILE).write_bytes(b"other")
-    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: the size of '{constants.WEIGHTS_FILE}' is not a byte count; re-download \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
+    del record[constants.META_SIZE]
+    fmt._check_files(folder, {constants.WEIGHTS_FILE: record})
+    (folder / constants.WEIGHTS_FILE).write_bytes(b"other")
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256"):
+        fmt._check_files(folder, {constants.WEIGHTS_FILE: record})
 
 
 @pytest.mark.parametrize("name", ["../outside.h5", "/etc/passwd", "\\windows", "a/../../b", ""])
@@ -121,8 +154,13 @@ def test_metadata_naming_files_outside_the_folder(folder, name):
         meta[constants.META_ROOT][constants.META_FILES] = {name: {"sha256": "0" * 64, "size": 1}}
 
     _edit(folder / constants.METADATA_FILE, point_outside)
-    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: it names a file outside the folder \({re.escape(repr(name))}\); re-download \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder)
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} is malformed: it names a file outside the folder \({re.escape(repr(name))}\); "):
+        verify_folder(folder, json.loads((folder / constants.METADATA_FILE).read_text()))  # parsed by the caller
+    # The check itself refuses them too (a second line of defence behind Metadata's parsing).
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names a weights file outside the folder \({re.escape(repr(name))}\); re-save the model\.$"):
+        fmt._check_files(folder, {name: {"sha256": "0" * 64, "size": 1}})
 
 
 def test_files_in_subfolders_are_allowed(folder):
@@ -134,19 +172,78 @@ def test_files_in_subfolders_are_allowed(folder):
             "sha256": hashlib.sha256(b"abc").hexdigest(), "size": 3}
 
     _edit(folder / constants.METADATA_FILE, add)
-    assert verify_folder(folder) == [constants.WEIGHTS_FILE, "sub/extra.h5"]
+    assert verify_folder(folder) == [*MANIFEST, "sub/extra.h5"]
 
 
-def _cache_layout(tmp_path: Path, content: bytes) -> tuple[Path, Path]:
+def _cache_layout(tmp_path: Path, content: bytes, name: str = constants.WEIGHTS_FILE, revision: str = "1" * 40,
+                  blob_name: str = "deadbeef") -> tuple[Path, Path]:
     """A huggingface_hub-like cache entry: snapshots/<rev>/file -> ../../blobs/<hash>."""
     blobs = tmp_path / "models--a--b" / "blobs"
-    snapshot = tmp_path / "models--a--b" / "snapshots" / ("1" * 40)
-    blobs.mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    blob = blobs / "deadbeef"
+    snapshot = tmp_path / "models--a--b" / "snapshots" / revision
+    blobs.mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    blob = blobs / blob_name
     blob.write_bytes(content)
-    (snapshot / constants.WEIGHTS_FILE).symlink_to(Path("../../blobs/deadbeef"))
+    (snapshot / name).symlink_to(Path("../../blobs") / blob_name)
     return snapshot, blob
+
+
+def test_evict_removes_every_entry_of_the_corrupt_blob_and_nothing_else(tmp_path):
+    """Two revisions share the corrupt blob: both entries go (or the blob would be kept for the
+    other one and served again); another file of the snapshot stays."""
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    other, _ = _cache_layout(tmp_path, b"corrupt", revision="2" * 40)
+    (other / constants.WEIGHTS_FILE).unlink()
+    (other / constants.WEIGHTS_FILE).symlink_to(Path("../../blobs/deadbeef"))
+    _, good = _cache_layout(tmp_path, b"good", name=constants.CONFIG_FILE, blob_name="cafe")
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert not blob.exists()
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink() and not (other / constants.WEIGHTS_FILE).is_symlink()
+    assert (snapshot / constants.CONFIG_FILE).read_bytes() == b"good" and good.exists()
+
+
+@pytest.mark.parametrize("evict", [True, False])
+def test_a_cached_metadata_file_that_cannot_be_parsed_is_evicted(tmp_path, evict):
+    snapshot, blob = _cache_layout(tmp_path, b"{not json", name=constants.METADATA_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {snapshot} is not valid JSON \("):
+        verify_folder(snapshot, evict=evict)
+    assert (snapshot / constants.METADATA_FILE).is_symlink() is (not evict) and blob.exists() is (not evict)
+
+
+def test_evict_on_error_evicts_only_on_a_folder_error(tmp_path):
+    snapshot, blob = _cache_layout(tmp_path, b"x", name=constants.CONFIG_FILE)
+    path = snapshot / constants.CONFIG_FILE
+    with pytest.raises(KeyError):
+        with fmt.evict_on_error(path, True):
+            raise KeyError("not ours")
+    with fmt.evict_on_error(path, True):
+        pass
+    assert path.is_symlink() and blob.exists()
+    with pytest.raises(ModelFolderError, match="^bad$"):
+        with fmt.evict_on_error(path, False):
+            raise ModelFolderError("bad")
+    assert path.is_symlink() and blob.exists()
+    with pytest.raises(ModelFolderError, match="^bad$"):
+        with fmt.evict_on_error(path, True):
+            raise ModelFolderError("bad")
+    assert not path.is_symlink() and not blob.exists()
+
+
+def test_rehash_ignores_the_verification_records(folder):
+    """A file verified once is trusted from its record until it changes; rehash=True hashes again."""
+    assert verify_folder(folder) == MANIFEST
+    weights = folder / constants.WEIGHTS_FILE
+    verify_cache._write_record(verify_cache._stat(weights), "f" * 64)  # a record that says "another content"
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256"):
+        verify_folder(folder)
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        fmt._check_files(folder, {constants.WEIGHTS_FILE: _files(folder)[constants.WEIGHTS_FILE]})
+    fmt._check_files(folder, {constants.WEIGHTS_FILE: _files(folder)[constants.WEIGHTS_FILE]}, rehash=True)
+    verify_cache._write_record(verify_cache._stat(weights), "f" * 64)
+    assert verify_folder(folder, rehash=True) == MANIFEST
+    assert verify_folder(folder) == MANIFEST  # the re-hash recorded the true digest
 
 
 def test_evict_removes_a_corrupt_cache_entry_and_its_blob(tmp_path):
@@ -167,7 +264,7 @@ def test_without_evict_the_cache_entry_stays(tmp_path):
 
 def test_evict_leaves_link_targets_outside_a_cache_layout(folder, tmp_path):
     """A symlink into a folder that is not a huggingface_hub ``blobs`` folder is the user's: kept.
-    A plain file of a snapshot (a cache without symlinks) is the cache's own copy: removed."""
+    A plain file outside a cache snapshot is the user's too: kept."""
     target = tmp_path / "mine.h5"
     target.write_bytes(b"user data")
     (folder / constants.WEIGHTS_FILE).unlink()
@@ -179,7 +276,7 @@ def test_evict_leaves_link_targets_outside_a_cache_layout(folder, tmp_path):
     (folder / constants.WEIGHTS_FILE).write_bytes(b"plain file")
     with pytest.raises(IntegrityError, match=r"is 10 bytes"):
         verify_folder(folder, evict=True)
-    assert not (folder / constants.WEIGHTS_FILE).exists()
+    assert (folder / constants.WEIGHTS_FILE).read_bytes() == b"plain file"
 
 
 # ----------------------------------------------------------------------------- reading the folder
@@ -194,19 +291,42 @@ def test_from_pretrained_round_trip_and_source(pristine, folder):
 
 
 def test_missing_or_garbled_files(folder, tmp_path):
+    """Garbled files as their author recorded them (restamped: the manifest matches, the parse fails)."""
     with pytest.raises(ModelFolderError, match=rf"^no model folder at {tmp_path / 'none'}; pass an existing folder or a Hub repo id such as 'org/name'\.$"):
         hub_publish.from_pretrained(tmp_path / "none")
     (folder / constants.CONFIG_FILE).write_text("{not json")
-    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \("):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \(.+\); re-download \(force_download=True\) or re-save the model\.$"):
         hub_publish.from_pretrained(folder)
     (folder / constants.CONFIG_FILE).write_text("[1, 2]")
-    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not a JSON object; "):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is malformed: it is not a JSON object; re-download \(force_download=True\) or re-save the model\.$"):
         hub_publish.from_pretrained(folder)
     (folder / constants.CONFIG_FILE).write_bytes(b"\xff\xfe")
-    with pytest.raises(ModelFolderError, match=r"is not valid JSON"):
+    restamp(folder, constants.CONFIG_FILE)
+    with pytest.raises(ModelFolderError, match=rf"^{constants.CONFIG_FILE} in {folder} is not valid JSON \("):
         hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {folder} is not valid JSON \("):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).write_text("[]")
+    with pytest.raises(ModelFolderError, match=rf"^{constants.METADATA_FILE} in {folder} is malformed: it is not a JSON object; "):
+        hub_publish.from_pretrained(folder)
+    (folder / constants.METADATA_FILE).unlink()  # a folder Keras wrote: no manifest, config still required
     (folder / constants.CONFIG_FILE).unlink()
     with pytest.raises(ModelFolderError, match=rf"^{folder} has no {constants.CONFIG_FILE}: it is not a Keras model folder \(save it with hub_publish\.save_pretrained\)\.$"):
+        hub_publish.from_pretrained(folder)
+
+
+def test_a_load_verifies_the_config_always_and_the_graph_when_it_uses_it(pristine, folder):
+    _edit(folder / constants.GRAPH_FILE, lambda graph: graph.update(edited=True))
+    model = hub_publish.from_pretrained(folder)  # the class is available: graph.json is not read, not checked
+    np.testing.assert_allclose(model.predict(X, verbose=0), pristine[1], rtol=0, atol=0)
+    _point_class_at(folder, "gone_pkg")  # now the fallback needs the graph: it is checked first
+    with pytest.raises(IntegrityError, match=rf"^{constants.GRAPH_FILE} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "):
+        hub_publish.from_pretrained(folder)
+    _edit(folder / constants.CONFIG_FILE, lambda config: config.update(edited=True))
+    with pytest.raises(IntegrityError, match=rf"^{constants.CONFIG_FILE} in {folder} is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "):
         hub_publish.from_pretrained(folder)
 
 
@@ -220,10 +340,19 @@ def test_missing_weights_is_a_folder_error(folder):
         hub_publish.from_pretrained(folder)
 
 
-def test_weights_path_prefers_the_sharded_index(folder):
-    assert loading._weights_path(folder) == folder / constants.WEIGHTS_FILE
+def test_weights_path_is_the_one_the_manifest_names(folder):
+    """The manifest decides (a stale sharded index next to the weights must not win); the sharded
+    index first when it names both; a folder without a manifest (Keras') uses whichever exists."""
     (folder / constants.WEIGHTS_INDEX_FILE).write_text("{}")
-    assert loading._weights_path(folder) == folder / constants.WEIGHTS_INDEX_FILE
+    assert loading._weights_path(folder, fmt.read_metadata(folder)) == folder / constants.WEIGHTS_FILE
+    both = fmt.Metadata(files={name: fmt.FileRecord("0" * 64, 1) for name in (constants.WEIGHTS_FILE, constants.WEIGHTS_INDEX_FILE)})
+    assert loading._weights_path(folder, both) == folder / constants.WEIGHTS_INDEX_FILE
+    assert loading._weights_path(folder, fmt.Metadata()) == folder / constants.WEIGHTS_FILE
+    (folder / constants.WEIGHTS_FILE).unlink()
+    assert loading._weights_path(folder, fmt.Metadata()) == folder / constants.WEIGHTS_INDEX_FILE
+    config_only = fmt.Metadata(files={constants.CONFIG_FILE: fmt.FileRecord("0" * 64, 1)})
+    with pytest.raises(ModelFolderError, match=rf"^metadata\.json in {folder} names no weights file; re-save the model\.$"):
+        loading._weights_path(folder, config_only)
 
 
 def test_weights_that_do_not_fit_the_model(folder, tmp_path):
@@ -232,7 +361,7 @@ def test_weights_that_do_not_fit_the_model(folder, tmp_path):
     other = keras.Model(inputs, keras.layers.Dense(5, name="head")(inputs))
     other_folder = hub_publish.save_pretrained(other, tmp_path / "other", card=False)
     shutil.copy(other_folder / constants.WEIGHTS_FILE, folder / constants.WEIGHTS_FILE)
-    shutil.copy(other_folder / constants.METADATA_FILE, folder / constants.METADATA_FILE)
+    restamp(folder, constants.WEIGHTS_FILE)
     with pytest.raises(ModelFolderError, match=rf"^cannot load {constants.WEIGHTS_FILE} into the model: "):
         hub_publish.from_pretrained(folder)
 
@@ -250,11 +379,11 @@ def test_newer_keras_warning(folder):
 
 def test_warn_if_newer_keras_directly():
     with pytest.warns(HubPublishWarning, match=r"Keras 3\.10\.0, newer than the installed Keras 3\.9\.0"):
-        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.10.0"}, "3.9.0")  # not a string comparison
+        loading._warn_if_newer_keras(fmt.Metadata(keras_version="3.10.0"), "3.9.0")  # not a string comparison
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        loading._warn_if_newer_keras({constants.META_KERAS_VERSION: "3.9.0"}, "3.10.0")
-        loading._warn_if_newer_keras({}, "3.10.0")
+        loading._warn_if_newer_keras(fmt.Metadata(keras_version="3.9.0"), "3.10.0")
+        loading._warn_if_newer_keras(fmt.Metadata(), "3.10.0")
 
 
 # ----------------------------------------------------------------------------- references
@@ -306,10 +435,12 @@ def test_is_trusted_matches_whole_module_names():
 
 
 def _point_class_at(folder: Path, module: str, class_name: str = "Net", registered: str | None = None) -> None:
+    """As if the author's class lived in ``module`` (the manifest restamped: the folder is intact)."""
     def edit(config):
         config.update(module=module, class_name=class_name, registered_name=registered or f"{module}>{class_name}")
 
     _edit(folder / constants.CONFIG_FILE, edit)
+    restamp(folder, constants.CONFIG_FILE)
 
 
 def test_resolve_class():
@@ -376,6 +507,11 @@ def test_untrusted_class_falls_back_to_the_graph_with_a_warning(pristine, folder
 def test_class_free_needs_the_graph(folder):
     _point_class_at(folder, "gone_pkg")
     (folder / constants.GRAPH_FILE).unlink()
+    # graph.json in the manifest but gone: an integrity error (checked when the fallback uses it)
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.GRAPH_FILE} \(metadata\.json lists it\); "):
+        hub_publish.from_pretrained(folder)
+    # a folder saved without graph.json
+    _edit(folder / constants.METADATA_FILE, lambda meta: meta[constants.META_ROOT][constants.META_FILES].pop(constants.GRAPH_FILE))
     with pytest.raises(ModelFolderError, match=rf"^class 'Net' comes from module 'gone_pkg', which is not trusted and was not imported; pass trusted_modules=\('gone_pkg',\) if you trust it, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class\.$"):
         hub_publish.from_pretrained(folder)
 
@@ -390,7 +526,8 @@ def test_unknown_layers_are_named(folder):
                              registered_name=f"lib_{layer['config']['name']}>Custom")
 
     _edit(folder / constants.GRAPH_FILE, unknown)
-    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); import the modules that register them \(or pass trusted_modules=\.\.\.\)\.$"):
+    restamp(folder, constants.GRAPH_FILE)
+    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); pass trusted_modules=\['lib_head', 'lib_hidden'\] \(CLI: --trust\) if you trust them, or import the modules that register them\.$"):
         hub_publish.from_pretrained(folder)
 
 
@@ -453,6 +590,7 @@ def test_compile_config_is_restored_only_when_asked(tmp_path):
 def test_class_free_graph_that_cannot_be_rebuilt_names_the_graph_file(folder):
     _point_class_at(folder, "gone_pkg")
     (folder / constants.GRAPH_FILE).write_text(json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}))
+    restamp(folder, constants.GRAPH_FILE)
     with pytest.raises(ModelFolderError, match=rf"^{constants.GRAPH_FILE} in {folder} does not describe a Keras model \(got Dense\)\.$"):
         with pytest.warns(HubPublishWarning):
             hub_publish.from_pretrained(folder)
@@ -463,6 +601,110 @@ def test_evict_a_dangling_cache_link(tmp_path):
     snapshot, blob = _cache_layout(tmp_path, b"x")
     blob.unlink()
     meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 1}}}}
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} is missing from {snapshot}; "):
+    with pytest.raises(IntegrityError, match=rf"^{snapshot} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); "):
         verify_folder(snapshot, meta, evict=True)
     assert not (snapshot / constants.WEIGHTS_FILE).is_symlink()
+
+
+# ----------------------------------------------------------------------------- kills found by mutation testing
+
+
+def test_lambda_is_refused_even_when_the_process_enabled_unsafe_deserialization(tmp_path):
+    """keras.config.enable_unsafe_deserialization() (the user's, for their own files) overrides
+    Keras' safe_mode argument; a repo's bytecode must still not run."""
+    from keras.src.backend.common import global_state
+
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2, name="double")(inputs))
+    folder = hub_publish.save_pretrained(model, tmp_path / "lambda", card=False)
+    before = global_state.get_global_attribute("safe_mode_saving")
+    keras.config.enable_unsafe_deserialization()
+    try:
+        with pytest.raises(UnsafeModelError, match=rf"^{constants.CONFIG_FILE} in {folder} holds Python code "):
+            hub_publish.from_pretrained(folder)
+    finally:
+        global_state.set_global_attribute("safe_mode_saving", before)
+
+
+@keras.saving.register_keras_serializable(package="test_unit_loading")
+class _Failing(keras.Model):
+    """A class whose from_config fails with the message its config holds (none by default)."""
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        raise RuntimeError(config.get("say", ""))
+
+
+def _failing(say: str | None = None) -> dict:
+    return {"module": "test_unit_loading", "class_name": "_Failing", "registered_name": "test_unit_loading>_Failing",
+            "config": {} if say is None else {"say": say}}
+
+
+def test_deserialize_error_without_a_message_names_the_exception_type():
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: RuntimeError$"):
+        loading._deserialize(_failing(), compile=False, what="here")
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: RuntimeError$"):
+        loading._deserialize(_failing("  \n "), compile=False, what="here")
+    with pytest.raises(ModelFolderError, match=r"^cannot rebuild the model from here: first line$"):
+        loading._deserialize(_failing(" first line\nsecond"), compile=False, what="here")
+
+
+def test_deserialize_caps_the_message_and_leaves_the_callers_config_alone(folder):
+    with pytest.raises(ModelFolderError) as err:
+        loading._deserialize(_failing("y" * 400), compile=False, what="here")
+    assert str(err.value) == "cannot rebuild the model from here: " + "y" * 300
+    config = json.loads((folder / constants.CONFIG_FILE).read_text())
+    before = json.loads(json.dumps(config))
+    loading._deserialize(config, compile=False, what="here")
+    loading._deserialize(config, compile=True, what="here")
+    assert config == before
+
+
+def test_class_free_graph_is_never_compiled(tmp_path):
+    """graph.json is the class-free structure: a compile config in it (hand-written) is ignored."""
+    model = _model()
+    model.compile(optimizer="sgd", loss="mse")
+    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False)
+    compile_config = json.loads((folder / constants.CONFIG_FILE).read_text())["compile_config"]
+    assert compile_config
+    _edit(folder / constants.GRAPH_FILE, lambda graph: graph.update(compile_config=compile_config))
+    restamp(folder, constants.GRAPH_FILE)
+    _point_class_at(folder, "gone_pkg")
+    with pytest.warns(HubPublishWarning, match=r"loaded the class-free graph instead"):
+        loaded = hub_publish.from_pretrained(folder)
+    assert getattr(loaded, "optimizer", None) is None
+
+
+def test_unknown_layers_message_names_the_top_level_packages_to_trust():
+    graph = {"config": {"layers": [
+        {"module": "pkg.layers", "class_name": "A", "registered_name": "pkg>A", "config": {}},
+        {"module": "libX", "class_name": "B", "registered_name": "libX>B", "config": {}},
+        {"module": "lib_c", "class_name": "C", "registered_name": "lib_c>a module C", "config": {}},
+        {"module": "odd mod", "class_name": "D", "registered_name": "odd>D", "config": {}},
+    ]}}
+    with pytest.raises(UnknownLayersError, match=re.escape(
+            "needs custom layers that are not available: libX>B (module libX), lib_c>a module C (module lib_c), "
+            "odd>D (module odd mod), pkg>A (module pkg.layers); pass trusted_modules=['libX', 'lib_c', 'odd mod', 'pkg'] "
+            "(CLI: --trust) if you trust them, or import the modules that register them.") + "$"):
+        loading._check_known_layers(graph)
+
+
+def test_evict_needs_both_a_snapshot_and_a_blob(tmp_path):
+    """A snapshot entry linking outside ``blobs`` (the user's file), or a link into a ``blobs``
+    folder that is not under ``snapshots``, is not a cache entry: nothing is deleted."""
+    snapshot, blob = _cache_layout(tmp_path, b"corrupt")
+    mine = tmp_path / "mine.h5"
+    mine.write_bytes(b"user data")
+    (snapshot / constants.WEIGHTS_FILE).unlink()
+    (snapshot / constants.WEIGHTS_FILE).symlink_to(mine)
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 9}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert mine.read_bytes() == b"user data" and (snapshot / constants.WEIGHTS_FILE).is_symlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / constants.WEIGHTS_FILE).symlink_to(blob)
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(elsewhere, meta, evict=True)
+    assert blob.read_bytes() == b"corrupt" and (elsewhere / constants.WEIGHTS_FILE).is_symlink()
