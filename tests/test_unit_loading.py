@@ -579,9 +579,12 @@ def test_deserialize_errors(folder):
 def test_compile_config_is_restored_only_when_asked(tmp_path):
     model = _model()
     model.compile(optimizer="sgd", loss="mse")
-    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False)
+    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False, include_optimizer=True)
     assert getattr(hub_publish.from_pretrained(folder), "optimizer", None) is None
     assert type(hub_publish.from_pretrained(folder, compile=True).optimizer).__name__ == "SGD"
+    # Without the optimizer's state the folder holds no compile config: nothing to restore.
+    lean = hub_publish.save_pretrained(model, tmp_path / "lean", card=False)
+    assert getattr(hub_publish.from_pretrained(lean, compile=True), "optimizer", None) is None
 
 
 
@@ -664,7 +667,7 @@ def test_class_free_graph_is_never_compiled(tmp_path):
     """graph.json is the class-free structure: a compile config in it (hand-written) is ignored."""
     model = _model()
     model.compile(optimizer="sgd", loss="mse")
-    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False)
+    folder = hub_publish.save_pretrained(model, tmp_path / "compiled", card=False, include_optimizer=True)
     compile_config = json.loads((folder / constants.CONFIG_FILE).read_text())["compile_config"]
     assert compile_config
     _edit(folder / constants.GRAPH_FILE, lambda graph: graph.update(compile_config=compile_config))
