@@ -84,7 +84,11 @@ def render_folder_card(
 
     folder = Path(folder)
     path = folder / constants.CARD_FILE
-    metadata = json.loads((folder / constants.METADATA_FILE).read_text(encoding="utf-8"))
+    metadata, problem = _read_metadata(folder)
+    if problem:
+        raise ValueError(f"{problem} in {folder}; save the model again (hub-publish save) or restore the file")
+    if metadata is None:
+        raise FileNotFoundError(f"{folder / constants.METADATA_FILE} does not exist")
     before = path.read_text(encoding="utf-8") if path.is_file() else None
     repo_id = repo_id or (card_repo_id(before) if before else None)
     controls = {"license": license, "tags": tags, "datasets": datasets, "language": language}
@@ -151,7 +155,10 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     data = card.data.to_dict()
     problems = [f"missing metadata field {field!r}" for field in REQUIRED_FIELDS if not data.get(field)]
     problems += metadata_problems(data, require_license=True)
-    ours = _metadata(path.parent)
+    metadata, problem = _read_metadata(path.parent)
+    ours = metadata[constants.META_ROOT] if metadata is not None else None
+    if problem:
+        problems.append(problem)
     if ours is not None and _is_image_classifier(ours) and data.get("pipeline_tag") != "image-classification":
         problems.append("an image classifier needs 'pipeline_tag: image-classification'")
     problems += _model_index_problems(data.get("model-index"))
@@ -184,11 +191,33 @@ def _load_card(text: str) -> Any:
 
 
 def _metadata(folder: Path) -> dict[str, Any] | None:
+    metadata, _ = _read_metadata(folder)
+    return metadata[constants.META_ROOT] if metadata is not None else None
+
+
+def _read_metadata(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """metadata.json of ``folder`` and, when it is there but unusable, why (``None, None`` when absent).
+
+    Only the shape the card is built from is checked (the loader checks the rest when it loads).
+    """
+    path = folder / constants.METADATA_FILE
     try:
-        ours = json.loads((folder / constants.METADATA_FILE).read_text(encoding="utf-8"))[constants.META_ROOT]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return ours if isinstance(ours, dict) else None
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"metadata.json is malformed: cannot be read ({_first_line(exc)})"
+    try:
+        metadata = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return None, f"metadata.json is malformed: not valid JSON ({_first_line(exc)})"
+    ours = metadata.get(constants.META_ROOT) if isinstance(metadata, dict) else None
+    if not isinstance(ours, dict):
+        return None, f"metadata.json is malformed: {constants.META_ROOT!r} is not an object"
+    for key in (constants.META_TRAINING, constants.META_BASE_MODEL):
+        if ours.get(key) is not None and not isinstance(ours[key], dict):
+            return None, f"metadata.json is malformed: '{constants.META_ROOT}.{key}' is not an object"
+    return metadata, None
 
 
 def _is_image_classifier(ours: Mapping[str, Any]) -> bool:

@@ -750,6 +750,20 @@ def test_a_class_defined_in_a_script_gets_no_snippet_that_imports_it(tmp_path):
     assert [p for p in check_card(folder) if "__main__" in p], check_card(folder)
 
 
+@pytest.mark.parametrize("content", ['{"hub_publish": []}', '[1, 2]', '{"hub_publish": {"training": 5}}', "{not json"])
+def test_a_malformed_metadata_json_is_a_card_problem_not_a_crash(trained, model, tmp_path, content):
+    from model_cards.render import check_card, render_folder_card
+
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
+    before = (folder / constants.CARD_FILE).read_text()
+    (folder / constants.METADATA_FILE).write_text(content)
+    assert [p for p in check_card(folder) if p.startswith("metadata.json is malformed")], check_card(folder)
+    with pytest.raises(ValueError, match="metadata.json is malformed"):
+        render_folder_card(folder, model=model)
+    assert (folder / constants.CARD_FILE).read_text() == before
+
+
 def test_block_rules_on_plain_text():
     """model_cards.blocks: regenerate untouched blocks, keep edited ones, deleted stay deleted, owned text stays."""
     from model_cards import blocks
