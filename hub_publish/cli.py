@@ -109,6 +109,10 @@ def _data_kwargs(dataset: str | None, data: str | None, validation_split: float 
         raise HubPublishError("give --dataset (a built-in dataset) or --data (your image folder), not both")
     if data is None and (validation_data or test_data):
         raise HubPublishError("--validation-data and --test-data go with --data (your image folder)")
+    for option, folder in (("--data", data), ("--validation-data", validation_data), ("--test-data", test_data)):
+        # Checked here, before the training code (and TensorFlow, with its start-up log) is imported.
+        if folder is not None and not Path(folder).is_dir():
+            raise HubPublishError(f"{option}: no image folder at {folder}; give a folder with one subfolder of images per class")
     size = None
     if image_size is not None:
         try:
@@ -151,9 +155,9 @@ def train(model_name: str, dataset: str | None, data: str | None, validation_spl
           batch_size: int | None, learning_rate: float | None, data_dir: str | None, seed: int, output: str,
           overwrite: bool, trusted: tuple[str, ...], distribute: str | None) -> None:
     """Train a model on a built-in dataset or your image folder, and package it into a folder."""
+    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
     from hub_publish.training import train_and_package
 
-    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
     model = model_name if model_name in ZOO else _model_from_source(model_name, trusted)
     kwargs = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "data_dir": data_dir,
                                 "distribute": distribute}.items() if v is not None}
@@ -416,9 +420,9 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     unit per class folder. Trains, evaluates against the majority-class baseline, packages with
     SRC (at its pinned revision) as base_model, and pushes with --push.
     """
+    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
     from hub_publish.finetune import finetune as run_finetune
 
-    data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
     kwargs = {k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate}.items() if v is not None}
     chosen = int(positive_class) if positive_class.isdigit() else positive_class
     result = run_finetune(src, task=task, positive_class=chosen, output_name=output_name, freeze_backbone=freeze_backbone,

@@ -117,6 +117,17 @@ def test_tampered_folder_is_reported_in_one_line(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("command", [["train", "-o", "out"], ["finetune", "some/repo"]])
+def test_a_missing_image_folder_is_one_line_before_tensorflow_starts(command, tmp_path):
+    # TensorFlow prints its start-up log on import: the folder is checked before anything imports it.
+    result = _cli(*command, "--data", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: --data: no image folder at {tmp_path / 'nowhere'}; give a folder with one subfolder of images per class"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_command_packages_a_model(tmp_path):
     out = _cli("train", "--epochs", "2", "-o", str(tmp_path / "trained"))
     assert out.returncode == 0, out.stderr[-2000:]
