@@ -232,6 +232,14 @@ def test_graph_json_is_verified_too(tmp_path: Path) -> None:
     graph = json.loads((folder / constants.GRAPH_FILE).read_text())
     graph["config"]["name"] = "tampered"
     (folder / constants.GRAPH_FILE).write_text(json.dumps(graph))
+    # graph.json is checked when it is used (the class-free fallback), not on a load that does not read it.
+    assert type(hub_publish.from_pretrained(folder)) is MnistModel
+    from folder_tools import restamp
+
+    config = json.loads((folder / constants.CONFIG_FILE).read_text())
+    config.update(module="gone_pkg", registered_name="gone_pkg>MnistModel")
+    (folder / constants.CONFIG_FILE).write_text(json.dumps(config))
+    restamp(folder, constants.CONFIG_FILE)
     with pytest.raises(IntegrityError, match="graph.json .*does not match its sha256|graph.json .*truncated or altered"):
         hub_publish.from_pretrained(folder)
 

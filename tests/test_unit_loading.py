@@ -711,3 +711,17 @@ def test_evict_needs_both_a_snapshot_and_a_blob(tmp_path):
     with pytest.raises(IntegrityError, match=r"does not match its sha256"):
         verify_folder(elsewhere, meta, evict=True)
     assert blob.read_bytes() == b"corrupt" and (elsewhere / constants.WEIGHTS_FILE).is_symlink()
+
+
+def test_evict_works_in_a_cache_reached_through_a_symlinked_folder(tmp_path):
+    """HF_HOME on another disk behind a link (~/.cache -> /data/cache) is common: the entry is
+    still found (huggingface_hub records the link's own target, not the fully resolved path)."""
+    real = tmp_path / "real"
+    real.mkdir()
+    _, blob = _cache_layout(real, b"corrupt")
+    (tmp_path / "linked").symlink_to(real)
+    snapshot = tmp_path / "linked" / "models--a--b" / "snapshots" / ("1" * 40)
+    meta = {constants.META_ROOT: {constants.META_FILES: {constants.WEIGHTS_FILE: {"sha256": "0" * 64, "size": 7}}}}
+    with pytest.raises(IntegrityError, match=r"does not match its sha256"):
+        verify_folder(snapshot, meta, evict=True)
+    assert not (snapshot / constants.WEIGHTS_FILE).is_symlink() and not blob.exists()
