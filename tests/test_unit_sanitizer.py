@@ -593,6 +593,7 @@ def test_model_module(tmp_path):
 
     assert module_of(meta({constants.META_MODULE: "mypkg.models"})) == "mypkg.models"
     assert module_of(meta({constants.META_MODULE: "_p.m2"})) == "_p.m2"
+    assert module_of(meta({constants.META_MODULE: "MyPkg.Models"})) == "MyPkg.Models"
     assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES) == "mypkg"
     assert module_of(meta({constants.META_MODULE: "mypkg"}), size=p.MAX_CARD_BYTES + 1) is None  # not read
     for bad in ("os; import x", "1pkg", "a-b", "", "pkg\n", None, 3, ["x"]):
@@ -601,3 +602,19 @@ def test_model_module(tmp_path):
     for broken in (b"{not json", b"[1, 2]", b"\xff\xfe", meta("a string"), meta(None), meta([1]),
                    json.dumps({"other": {constants.META_MODULE: "x"}}).encode()):
         assert module_of(broken) is None, broken
+
+
+def test_pin_snippet_after_the_last_import_of_either_form_and_names_with_x():
+    assert p.pin_snippet('import keras\nfrom keras import saving\nm = saving.load_model("hf://alice/m")', "alice/m", "v1") == (
+        'import keras\nfrom keras import saving\nfrom huggingface_hub import snapshot_download\n'
+        'm = saving.load_model(snapshot_download("alice/m", revision="v1"))')
+    assert p._local_hub_url("https://huggingface.co/Xo/mX", lambda repo: repo == "Xo/mX") == "/Xo/mX"
+
+
+def test_render_model_page_passes_local_repos_and_the_model_module_on():
+    html = p.render_model_page(repo_id="alice/m", revision="main", commit=_commit({"README.md": 10}),
+                               refs={"heads": {"main": SHA}}, private=False,
+                               card_text="[base](https://huggingface.co/alice/base)\n", endpoint="http://h",
+                               local_repo=lambda repo: repo == "alice/base", model_module="MyPkg.Models")
+    assert 'href="/alice/base"' in html and "huggingface.co/alice/base" not in html
+    assert "import MyPkg.Models  # registers the model&#39;s class with Keras" in html

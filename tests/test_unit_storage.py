@@ -535,3 +535,36 @@ def test_two_storages_on_one_data_dir_see_each_others_writes(store, repo, tmp_pa
     assert other.resolve(REPO, "main") == repo["second"]
     commit, _ = other.create_commit(REPO, "main", [], title="from the other", message="", author="alice")
     assert store.resolve(REPO, "main") == commit.id
+
+
+def test_blob_writer_reports_a_temp_file_collected_before_finish(store):
+    from hub_publish.server.errors import Unavailable
+
+    writer = store.blob_writer()
+    writer.write(b"slow upload")
+    assert writer.stored is False
+    writer.close()
+    writer.close()  # twice is harmless
+    (tmp,) = (store.root / "tmp").iterdir()
+    tmp.unlink()  # what `serve --gc` with a too short grace does
+    with pytest.raises(Unavailable, match=r"^The upload's temp file was removed by a garbage collection; upload it again\.$"):
+        writer.finish()
+    assert writer.stored is False and not store.has_blob(hashlib.sha256(b"slow upload").hexdigest())
+    ok = store.blob_writer()
+    ok.write(b"fine")
+    ok.finish()
+    assert ok.stored is True
+
+
+def test_repo_has_content_skips_unreadable_commit_files(store):
+    store.create_repo(REPO, private=False, creator="alice")
+    content = b"\x02" * 8
+    sha = hashlib.sha256(content).hexdigest()
+    store.put_blob(content)
+    commits = store.root / "repos" / "alice" / "model" / "commits"
+    (commits / ("0" * 40 + ".json")).write_text("{not json")  # a torn file: ValueError
+    (commits / ("1" * 40 + ".json")).mkdir()  # not a file: OSError
+    assert store.repo_has_content(REPO, sha) is False
+    store.create_commit(REPO, "main", [AddFile("w.h5", sha, 8, False, git_blob_oid(content))], title="t", message="",
+                        author="alice")
+    assert store.repo_has_content(REPO, sha) is True  # found in the readable commit despite the broken ones
