@@ -46,6 +46,22 @@ CARD_FILE = constants.CARD_FILE
 #: assets must not survive next to the new ones).
 OWNED_PATTERNS = (WEIGHTS_FILE, WEIGHTS_INDEX_FILE, WEIGHTS_SHARD_GLOB, f"{ASSETS_DIR}/*", GRAPH_FILE)
 
+
+def read_by_loading(names: Iterable[str]) -> list[str]:
+    """The manifest entries every load reads: config, weights (index and shards), assets.
+
+    Not graph.json (the class-free fallback reads and checks it only when it is used) nor extra
+    files such as plots: a load neither fetches nor verifies what it does not read.
+    """
+    import fnmatch
+
+    return [
+        name for name in names
+        if name in (CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE)
+        or fnmatch.fnmatchcase(name, WEIGHTS_SHARD_GLOB)
+        or name.startswith(ASSETS_DIR + "/")
+    ]
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Deeper JSON than this is not a model config (a nested model adds ~6 levels); refusing it keeps
 # every recursive walk over a config (ours and Keras') far from Python's recursion limit.

@@ -216,9 +216,9 @@ def _has_what_loading_reads(folder: Path) -> bool:
 
 
 def _loaded_files(folder: Path) -> list[str]:
-    """The files metadata.json lists that every load reads: all but graph.json (fetched by the
-    class-free fallback only, with `fetch_file`)."""
-    return [name for name in _recorded_sha256(folder) if name != constants.GRAPH_FILE]
+    """The files metadata.json lists that every load reads (graph.json is fetched by the
+    class-free fallback only, with `fetch_file`; plots and other extra files not at all)."""
+    return fmt.read_by_loading(_recorded_sha256(folder))
 
 
 # What loading reads: Keras' folder files (config, metadata, weights, sharded weights, assets).

@@ -119,8 +119,8 @@ def from_pretrained(
     cached = source.repo_id is not None  # a huggingface_hub cache snapshot: evict what fails
     with fmt.evict_on_error(folder / constants.METADATA_FILE, cached):
         metadata = fmt.read_metadata(folder)
-    # Every file named in the manifest, before any is read; graph.json only if the fallback uses it.
-    verify_folder(folder, metadata, evict=cached, rehash=force_download, skip=(constants.GRAPH_FILE,))
+    # Every file the load reads, before any is read; graph.json only if the fallback uses it.
+    verify_folder(folder, metadata, evict=cached, rehash=force_download, only=fmt.read_by_loading(metadata.files))
     with fmt.evict_on_error(folder / constants.CONFIG_FILE, cached and constants.CONFIG_FILE not in metadata.files):
         config = fmt.read_json_object(folder, constants.CONFIG_FILE, required=True)
     weights = _weights_path(folder, metadata)

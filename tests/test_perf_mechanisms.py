@@ -297,15 +297,20 @@ def test_a_load_fetches_only_the_files_loading_reads(hub: HubServer, tmp_path: P
 
 def test_graph_json_is_fetched_when_the_class_free_fallback_needs_it(hub: HubServer, tmp_path: Path) -> None:
     """A model whose class is not trusted falls back to graph.json, fetched on demand (same commit)."""
-    script = f"""
-import warnings, keras, numpy as np, hub_publish
-from hub_publish.loading import source_of
+    # The class lives in a module only the pushing process can import (a class in __main__ is
+    # refused at save: no other program could import it).
+    (tmp_path / "perfpkg_models.py").write_text("""
+import keras
 
 @keras.saving.register_keras_serializable(package="perfpkg")
 class Tiny(keras.Model):
     def __init__(self, **kwargs):
         inputs = keras.Input((3,), name="x")
         super().__init__(inputs=inputs, outputs=keras.layers.Dense(2, name="head")(inputs), **kwargs)
+""")
+    script = f"""
+import warnings, keras, numpy as np, hub_publish
+from perfpkg_models import Tiny
 
 keras.utils.set_random_seed(0)
 m = Tiny()
@@ -315,6 +320,7 @@ np.save("{tmp_path}/y.npy", m.predict(np.ones((1, 3)), verbose=0))
 """
     repo = f"alice/{unique('fallback')}"
     env = client_env(hub, tmp_path / "home-push", ALICE)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     pushed = subprocess.run([sys.executable, "-c", script.replace("{repo}", repo)], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert pushed.returncode == 0, pushed.stderr[-3000:]
