@@ -388,6 +388,7 @@ def test_fill_repo_id_renames_the_repo_a_folder_was_saved_for_in_unedited_blocks
     edited.text = edited.text.replace('from_pretrained("alice/a")', 'from_pretrained("alice/a")  # mine')
     kept = _fill_repo_id(ModelCard(str(edited)), "alice/b")
     assert kept.text == edited.text
+    assert edits(ModelCard(str(kept)))[0] is True  # still seen as edited by the next push
     assert kept.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
     # pushed to the repo it was saved for: nothing to rename, the record stays
     same = _fill_repo_id(_for_repo(_card(body), "alice/a"), "alice/a")
