@@ -632,3 +632,8 @@ def test_render_model_page_pins_the_cards_snippets_on_a_revision_page_only():
                           '"alice/m", revision="v1")\n</code></pre>')
     assert page("main") == ('<pre><code class="language-python">m = hub_publish.from_pretrained('
                             '"alice/m")\n</code></pre>')
+
+
+def test_eval_results_skip_a_result_whose_metrics_are_not_a_list():
+    for metrics in (None, 3, "acc"):
+        assert p.eval_results({"model-index": [{"results": [{"metrics": metrics}]}]}) == []
