@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -246,3 +247,61 @@ def test_grants_round_trip_whatever_their_length(monkeypatch):
     # The JSON ends in '"}', so the encoding ends in one of three characters (none of them is
     # padding): see the accepted mutants in docs/testing.md.
     assert last_chars == {"0", "9", "Q"}
+
+
+# ----------------------------------------------------------------------------- config errors and odd grants (issue 10)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("users:\n  bob: just-a-token\n", r"user 'bob' must map to \{token, orgs\}\."),
+        ("users:\n  1: {token: t}\n", r"user 1 must map to \{token, orgs\}\."),
+        ("users:\n  bob: {token: t, orgs: acme}\n", r"'orgs' of 'bob' must be a list of names\."),
+        ("users:\n  bob: {token: t, orgs: [acme, 3]}\n", r"'orgs' of 'bob' must be a list of names\."),
+        ("users:\n  bob: {tokens: t}\n", r"'tokens' of 'bob' must be a list\."),
+        ("users:\n  bob: {tokens: [3]}\n", r"a token of 'bob' is not a non-empty string\."),
+        ("users:\n  bob: {tokens: [' t']}\n", r"a token of 'bob' is not a non-empty string\."),
+        ("users:\n  bob: {tokens: ['t ']}\n", r"a token of 'bob' is not a non-empty string\."),
+        ("users:\n  bob: {tokens: ['  ']}\n", r"a token of 'bob' is not a non-empty string\."),
+        ("users: [\n", r"not valid YAML \(while parsing a flow node expected the node content, but found '<stream end>' in \"<unicode string>\", line 2, column 1: \^\)\.$"),
+    ],
+)
+def test_load_config_refuses_malformed_entries_with_one_line(tmp_path, text, message):
+    path = tmp_path / "users.yaml"
+    path.write_text(text)
+    with pytest.raises(BadRequest, match=rf"^Invalid server config {re.escape(str(path))}: {message}") as info:
+        auth_module.load_config(path)
+    assert "\n" not in info.value.message
+
+
+def test_load_config_unreadable_and_good(tmp_path):
+    missing = tmp_path / "none.json"
+    with pytest.raises(BadRequest, match=rf"^Cannot read server config {re.escape(str(missing))}: No such file or directory\.$"):
+        auth_module.load_config(missing)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"users": {"bob": {"token": "\xe9"}}}')
+    with pytest.raises(BadRequest, match=rf"^Cannot read server config {re.escape(str(latin))}: 'utf-8' codec can't decode"):
+        auth_module.load_config(latin)
+    good = tmp_path / "users.yaml"
+    good.write_text("users:\n  bob: {tokens: ['tö-1'], token: t2, orgs: [acme]}\n", encoding="utf-8")
+    config = auth_module.load_config(good)
+    assert set(config.tokens) == {"tö-1", "t2"} and config.tokens["t2"].orgs == ("acme",)
+
+
+def test_verify_refuses_non_ascii_and_unreadable_grants_as_forged():
+    signer = Authorizer(AuthConfig(), b"k")
+    good = signer.sign({"repo": "a/b"}, 3600)
+    raw, _, sig = good.partition(".")
+    for bad in (f"{raw}.{sig[:-1]}é", f"é{raw}.{sig}", f"{raw}\udcff.{sig}"):
+        with pytest.raises(Unauthorized, match=r"^Invalid or forged signature\.$"):
+            signer.verify(bad)
+    import hashlib
+    import hmac
+
+    for body in (b"not json", b"[1]", b'{"exp": "soon"}'):  # correctly signed, but not a grant
+        raw = base64.urlsafe_b64encode(body).decode().rstrip("=")
+        signed = f"{raw}.{hmac.new(b'k', raw.encode(), hashlib.sha256).hexdigest()}"
+        with pytest.raises(Unauthorized, match=r"^Invalid or forged signature\.$"):
+            signer.verify(signed)
+    assert signer.verify(good)["repo"] == "a/b"

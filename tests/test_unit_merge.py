@@ -384,10 +384,12 @@ def test_fill_repo_id_renames_the_repo_a_folder_was_saved_for_in_unedited_blocks
     assert filled.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
     assert edits(ModelCard(str(filled))) == (False, False)  # the recorded body hash follows the filled body
     # an edited block keeps the author's words (and the old name)
-    edited = ModelCard(str(card))
+    edited = _for_repo(_card(body), "alice/a")  # a fresh one: _fill_repo_id changed `card` in place
     edited.text = edited.text.replace('from_pretrained("alice/a")', 'from_pretrained("alice/a")  # mine')
+    assert blocks.conflicts(edited.text) == ["usage"]
     kept = _fill_repo_id(ModelCard(str(edited)), "alice/b")
     assert kept.text == edited.text
+    assert edits(ModelCard(str(kept)))[0] is True  # still seen as edited by the next push
     assert kept.data.get(ROOT)[constants.CARD_REPO_ID] == "alice/b"
     # pushed to the repo it was saved for: nothing to rename, the record stays
     same = _fill_repo_id(_for_repo(_card(body), "alice/a"), "alice/a")

@@ -618,3 +618,22 @@ def test_render_model_page_passes_local_repos_and_the_model_module_on():
                                local_repo=lambda repo: repo == "alice/base", model_module="MyPkg.Models")
     assert 'href="/alice/base"' in html and "huggingface.co/alice/base" not in html
     assert "import MyPkg.Models  # registers the model&#39;s class with Keras" in html
+
+
+def test_render_model_page_pins_the_cards_snippets_on_a_revision_page_only():
+    card = '```python\nm = hub_publish.from_pretrained("alice/m")\n```\n'
+
+    def page(revision: str) -> str:
+        return _main(p.render_model_page(repo_id="alice/m", revision=revision, commit=_commit({"README.md": 10}),
+                                         refs={"heads": {"main": SHA}, "tags": {"v1": SHA}}, private=False,
+                                         card_text=card, endpoint="http://h"))
+
+    assert page("v1") == ('<pre><code class="language-python">m = hub_publish.from_pretrained('
+                          '"alice/m", revision="v1")\n</code></pre>')
+    assert page("main") == ('<pre><code class="language-python">m = hub_publish.from_pretrained('
+                            '"alice/m")\n</code></pre>')
+
+
+def test_eval_results_skip_a_result_whose_metrics_are_not_a_list():
+    for metrics in (None, 3, "acc"):
+        assert p.eval_results({"model-index": [{"results": [{"metrics": metrics}]}]}) == []
