@@ -108,7 +108,10 @@ def _load(repo: str, revision: str | None = None) -> tuple[Any, dict[str, Any]]:
     folder = source_of(model).folder
     metadata = json.loads((folder / constants.METADATA_FILE).read_text())
     ours = metadata[constants.META_ROOT]
-    card = (folder / constants.CARD_FILE).read_text()
+    # A load fetches only what loading reads; the card comes from the same commit on demand.
+    from huggingface_hub import hf_hub_download
+
+    card = Path(hf_hub_download(repo, constants.CARD_FILE, revision=source_of(model).commit)).read_text()
     return model, {
         "class_name": type(model).__name__,
         "warnings": [

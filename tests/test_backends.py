@@ -278,6 +278,9 @@ def test_zoo_models_record_no_backend_only_layers(tmp_path: Path) -> None:
 # Library modules allowed to import TensorFlow: the tf.data input pipeline, and training's opt-in
 # tf.distribute.MirroredStrategy (distribute="mirrored", refused with a clear error on other backends).
 TF_ALLOWED = {"hub_publish/data.py": "tf.data input pipeline",
+              # the user's tf.data / image-folder input (numpy and PyDataset paths stay TensorFlow-free:
+              # test_user_data.py::test_numpy_and_py_dataset_train_without_tensorflow)
+              "hub_publish/user_data.py": "tf.data input pipeline of the user's data",
               "hub_publish/training.py": "distribute='mirrored' (tf.distribute)"}
 
 
