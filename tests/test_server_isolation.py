@@ -123,3 +123,20 @@ def test_own_history_may_be_reused(alice: HfApi, hub_server: HubServer, tmp_path
         marker.unlink()
     alice.create_commit(repo, operations=[CommitOperationCopy("a.bin", "c.bin")], commit_message="copy again")
     assert {"a.bin", "b.bin", "c.bin"} <= set(alice.list_repo_files(repo))
+
+
+def test_the_same_content_pushed_to_two_repos_through_xet(hub_server: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    """A Xet client deduplicates against what it uploaded before for the same CAS URL; the server
+    hands out one CAS URL per repo, so a second repo gets its own upload, not a reference to the
+    first repo's xorbs (which the server would refuse)."""
+    content = os.urandom(200_000)
+    repos = [f"alice/{unique('twin')}" for _ in range(2)]
+    for repo in repos:
+        alice.create_repo(repo)
+        alice.upload_file(path_or_fileobj=content, path_in_repo="weights.bin", repo_id=repo)
+        token = httpx2.get(f"{hub_server.url}/api/models/{repo}/xet-write-token/main",
+                           headers={"Authorization": f"Bearer {TOKENS['alice']}"}).json()
+        assert token["casUrl"] == f"{hub_server.url}/xet-cas/r/{repo}"
+    for repo in repos:
+        got = hf_hub_download(repo, "weights.bin", endpoint=hub_server.endpoint, token=TOKENS["alice"], cache_dir=tmp_path)
+        assert Path(got).read_bytes() == content

@@ -44,6 +44,13 @@ _UPLOAD_ROUTES = re.compile(
 )
 
 
+# The Xet CAS URL handed to a client names the repo (`/xet-cas/r/{namespace}/{name}`): Xet clients
+# keep their deduplication cache per CAS URL, so a client never references content it uploaded for
+# another repo (which this server refuses: content is scoped to repos). The repo itself comes from
+# the signed write token; the prefix is stripped before routing.
+_XET_REPO_PREFIX = re.compile(rb"^/xet-cas/r/[^/]+/[^/]+(?=/)")
+
+
 class _BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body exceeds the server's limit of {limit} bytes for this route.")
@@ -65,6 +72,8 @@ class _RawPathMiddleware:
             await response(scope, receive, send)
             return
         raw = raw.split(b"?", 1)[0]
+        if (prefix := _XET_REPO_PREFIX.match(raw)) is not None:
+            raw = b"/xet-cas" + raw[prefix.end():]
         scope["path"] = unquote_to_bytes(raw.replace(b"%2F", b"%00").replace(b"%2f", b"%00")).decode(
             "utf-8", errors="replace"
         )

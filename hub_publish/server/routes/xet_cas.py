@@ -25,7 +25,7 @@ def xet_write_token(request: Request, repo: WritableRepo, ctx: Ctx, revision: st
     assert repo.user is not None  # writable
     token = ctx.auth.sign({"x": "write", "r": repo.id, "u": repo.user.name}, constants.SERVER_SIGNED_URL_TTL_S)
     exp = int(time.time()) + constants.SERVER_SIGNED_URL_TTL_S
-    cas = f"{base_url(request)}/xet-cas"
+    cas = f"{base_url(request)}/xet-cas/r/{repo.id}"  # per repo: see app._XET_REPO_PREFIX
     return JSONResponse(
         {"accessToken": token, "exp": exp, "casUrl": cas},
         headers={"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(exp)},
