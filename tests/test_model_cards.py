@@ -717,9 +717,11 @@ def test_writing_where_the_card_asks_the_author_to_write_is_never_a_conflict(mod
     assert kept == [] and "AUTHOR-TEXT-0" in merged and "AUTHOR-TEXT-1" in merged
 
 
-def test_a_class_defined_in_a_script_gets_no_snippet_that_imports_it(tmp_path):
+def test_a_class_defined_in_a_script_gets_no_snippet_that_imports_it(trained, tmp_path):
     """A HubModel subclass written in a script (``python train.py``) lives in ``__main__``: no other
-    program can import it, so the card offers no class-API or plain-Keras snippet that would fail as pasted."""
+    program can import it. Saving refuses it (issue 9: save only what can be loaded), so no card
+    ever offers a snippet that would fail as pasted; and `card --check` flags a snippet that
+    imports from ``__main__`` (an author's edit, or a folder written by other tools)."""
     import keras
 
     import hub_publish
@@ -739,13 +741,14 @@ def test_a_class_defined_in_a_script_gets_no_snippet_that_imports_it(tmp_path):
 
     ScriptNet.__module__ = "__main__"  # as when defined in the script being run
     registered = keras.saving.register_keras_serializable(package=f"script_{uuid.uuid4().hex[:8]}")(ScriptNet)
-    folder = registered().save_pretrained(tmp_path / "m", repo_id="alice/script-net", license="mit")
-    text = _card(folder).text
-    assert "__main__" not in text.replace("`__main__`", "")  # named in prose only, never imported
-    assert "ScriptNet.from_pretrained" not in text and 'load_model("hf://alice/script-net"' not in text
-    assert 'hub_publish.from_pretrained("alice/script-net")' in text and "graph.json" in text
-    assert check_card(folder) == []
+    with pytest.raises(hub_publish.errors.HubPublishError, match=r"^model class ScriptNet is defined in __main__ "):
+        registered().save_pretrained(tmp_path / "m", repo_id="alice/script-net", license="mit")
+    assert not (tmp_path / "m").exists()
+
+    folder = tmp_path / "f"
+    shutil.copytree(trained[0], folder)
     readme = folder / constants.CARD_FILE
+    assert not [p for p in check_card(folder) if "__main__" in p]
     readme.write_text(readme.read_text().replace("import hub_publish\n", "from __main__ import ScriptNet\nimport hub_publish\n", 1))
     assert [p for p in check_card(folder) if "__main__" in p], check_card(folder)
 
