@@ -9,6 +9,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[test,jax,torch]"
+# Declared requirements must agree with what got installed (issue 12: "pip check is clean").
+.venv/bin/python -m pip check
 
 if ! { command -v chromium && command -v chromedriver && command -v dot; } >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
