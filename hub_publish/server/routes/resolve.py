@@ -41,7 +41,13 @@ def resolve(request: Request, repo: ReadableRepo, ctx: Ctx, revision: str, path:
         stat = os.stat(blob)  # FileResponse would raise (500) on a missing file
     except FileNotFoundError:
         raise EntryNotFound(f"The content of {path} is missing on the server; run `hub-publish serve --check`.") from None
-    return FileResponse(blob, headers=headers, media_type=media_type, stat_result=stat)
+    return _BlobResponse(blob, headers=headers, media_type=media_type, stat_result=stat)
+
+
+class _BlobResponse(FileResponse):
+    # Starlette reads and sends 64 KB per event-loop round trip (a thread hop for the read, then
+    # the send); weights files are hundreds of MB, so larger pieces cut that per-piece overhead.
+    chunk_size = 1 << 20
 
 
 @router.api_route("/api/datasets/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "HEAD"], include_in_schema=False)
