@@ -21,6 +21,7 @@ This module imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -174,10 +175,23 @@ class Metadata:
     def has_assets(self) -> bool:
         return any(name.startswith(ASSETS_DIR + "/") for name in self.files)
 
+    def same_except_date(self, other: "Metadata") -> bool:
+        """Whether two saves differ only in ``date_saved`` (Keras stamps every save with the time)."""
+        return dataclasses.replace(self, date_saved=None) == dataclasses.replace(other, date_saved=None)
+
+
+class MalformedFileError(ModelFolderError):
+    """A JSON file of the folder is unusable; ``reason`` says why without the file's path (for
+    callers that word their own message, such as ``hub-publish card --check``)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 def _require(ok: bool, where: str, what: str) -> None:
     if not ok:
-        raise ModelFolderError(f"{where} is malformed: {what}; re-download (force_download=True) or re-save the model.")
+        raise MalformedFileError(f"{where} is malformed: {what}; re-download (force_download=True) or re-save the model.", what)
 
 
 def _parse_files(value: Any, where: str) -> dict[str, FileRecord]:
@@ -226,7 +240,10 @@ def read_json_object(folder: str | os.PathLike, name: str, *, required: bool) ->
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.") from None
+        raise MalformedFileError(
+            f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.",
+            f"not valid JSON ({exc})",
+        ) from None
     except RecursionError:
         value = None
         _require(False, f"{name} in {folder}", f"it is nested deeper than {MAX_JSON_DEPTH} levels")
@@ -255,6 +272,15 @@ def read_metadata(folder: str | os.PathLike) -> Metadata:
     if data is None:
         return Metadata()
     return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
+
+
+def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """``{file name: sha256}`` of the files metadata.json records (verified by the caller); empty
+    when there is no usable metadata.json (the loader reports that, with its own message)."""
+    try:
+        return {name: record.sha256 for name, record in read_metadata(folder).files.items()}
+    except ModelFolderError:
+        return {}
 
 
 def write_json(path: str | os.PathLike, value: Any, default: Any = None) -> None:
