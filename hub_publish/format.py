@@ -236,19 +236,29 @@ def read_json_object(folder: str | os.PathLike, name: str, *, required: bool) ->
         if required:
             raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with hub_publish.save_pretrained).")
         return None
+    with open(path, "rb") as f:
+        return parse_json_object(f.read(), f"{name} in {folder}")
+
+
+def parse_json_object(data: bytes | str, where: str) -> dict[str, Any]:
+    """Parse the bytes of one JSON object file; ``where`` names it in messages (``"config.json in DIR"``).
+
+    Raises:
+        MalformedFileError: Not JSON (or not UTF-8), not an object, or nested deeper than
+            `MAX_JSON_DEPTH`.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedFileError(
-            f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.",
+            f"{where} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.",
             f"not valid JSON ({exc})",
         ) from None
     except RecursionError:
         value = None
-        _require(False, f"{name} in {folder}", f"it is nested deeper than {MAX_JSON_DEPTH} levels")
-    _require(isinstance(value, dict), f"{name} in {folder}", "it is not a JSON object")
-    _require(json_depth(value) <= MAX_JSON_DEPTH, f"{name} in {folder}", f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+        _require(False, where, f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+    _require(isinstance(value, dict), where, "it is not a JSON object")
+    _require(json_depth(value) <= MAX_JSON_DEPTH, where, f"it is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
@@ -272,6 +282,15 @@ def read_metadata(folder: str | os.PathLike) -> Metadata:
     if data is None:
         return Metadata()
     return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
+
+
+def parse_metadata(data: bytes | str, where: str = METADATA_FILE) -> Metadata:
+    """The bytes of a metadata.json (a blob, a download) as `Metadata`.
+
+    Raises:
+        ModelFolderError: Not a valid metadata.json (`MalformedFileError` with its ``reason``).
+    """
+    return Metadata.from_dict(parse_json_object(data, where), where=where)
 
 
 def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:

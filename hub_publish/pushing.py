@@ -261,11 +261,11 @@ def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, f
             ))
         except (EntryNotFoundError, RevisionNotFoundError):
             return
-        try:
-            remote = fmt.read_metadata(remote_path.parent)
-        except ModelFolderError:
-            return  # a malformed metadata.json on the Hub: the push replaces it
         remote_bytes = remote_path.read_bytes()
+    try:
+        remote = fmt.parse_metadata(remote_bytes)
+    except ModelFolderError:
+        return  # a malformed metadata.json on the Hub: the push replaces it
     local_path = folder / constants.METADATA_FILE
     local = fmt.read_metadata(folder)
     if local.same_except_date(remote) and local_path.read_bytes() != remote_bytes:
