@@ -85,8 +85,12 @@ def push_to_hub(
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
     # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
     # push creates no repo and no branch.
-    with _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256), hub_errors(repo_id, branch), _xet_for(api.endpoint):
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    with (
+        _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256),
+        hub_errors(repo_id, branch),
+        _xet_for(api.endpoint),
+        _repo_removed_if_left_empty(api, repo_id, private) as repo_url,
+    ):
         repo_id = repo_url.repo_id
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
@@ -144,6 +148,32 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
         folder = save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
         fmt.verify_folder(folder)  # free: save_pretrained recorded the digests it computed
         yield folder, fmt.recorded_sha256(folder)
+
+
+@contextlib.contextmanager
+def _repo_removed_if_left_empty(api: Any, repo_id: str, private: bool) -> Iterator[Any]:
+    """Create the repo if needed (``exist_ok``); if this push created it and fails before anything
+    was committed (the Hub refused the card, the connection broke, ...), delete it again.
+
+    A push that fails leaves nothing half-written: not even an empty repo. A repo that existed
+    before, or that received a commit, branch or tag meanwhile (the initial commit is the only one
+    allowed), is never deleted.
+    """
+    existed = api.repo_exists(repo_id)
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    if existed:
+        yield repo_url
+        return
+    initial = api.repo_info(repo_url.repo_id).sha
+    try:
+        yield repo_url
+    except BaseException:
+        with contextlib.suppress(Exception):  # the push's own error is the one to report
+            refs = api.list_repo_refs(repo_url.repo_id, include_pull_requests=True)
+            targets = {ref.target_commit for ref in [*refs.branches, *refs.tags, *(refs.pull_requests or [])]}
+            if targets == {initial} and not refs.tags and not refs.pull_requests:
+                api.delete_repo(repo_url.repo_id)
+        raise
 
 
 def _upload_folder(
