@@ -55,8 +55,10 @@ def push_to_hub(
 ) -> PushResult:
     """Push a model (packaged on the fly) or a packaged folder to a Hub repo.
 
-    The repo is created if needed (``exist_ok``), and the branch too. Files whose content is
-    already on the Hub are not sent again, and a push that changes nothing creates no commit.
+    The repo is created if needed (``exist_ok``), and the branch too; a repo this push created is
+    deleted again when the push fails before committing (a refused card, a lost connection). Files
+    whose content is already on the Hub are not sent again, and a push that changes nothing
+    creates no commit. Concurrent pushes from several threads are safe.
 
     Args:
         model_or_folder: A Keras functional model or a folder written by `save_pretrained`.
