@@ -21,7 +21,6 @@ This module imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -177,7 +176,9 @@ class Metadata:
 
     def same_except_date(self, other: "Metadata") -> bool:
         """Whether two saves differ only in ``date_saved`` (Keras stamps every save with the time)."""
-        return dataclasses.replace(self, date_saved=None) == dataclasses.replace(other, date_saved=None)
+        from dataclasses import replace
+
+        return replace(self, date_saved=None) == replace(other, date_saved=None)
 
 
 class MalformedFileError(ModelFolderError):
@@ -276,14 +277,6 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def read_metadata(folder: str | os.PathLike) -> Metadata:
-    """The folder's metadata.json as `Metadata` (an empty one when the folder has none)."""
-    data = read_json_object(folder, METADATA_FILE, required=False)
-    if data is None:
-        return Metadata()
-    return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
-
-
 def parse_metadata(data: bytes | str, where: str = METADATA_FILE) -> Metadata:
     """The bytes of a metadata.json (a blob, a download) as `Metadata`.
 
@@ -300,6 +293,14 @@ def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:
         return {name: record.sha256 for name, record in read_metadata(folder).files.items()}
     except ModelFolderError:
         return {}
+
+
+def read_metadata(folder: str | os.PathLike) -> Metadata:
+    """The folder's metadata.json as `Metadata` (an empty one when the folder has none)."""
+    data = read_json_object(folder, METADATA_FILE, required=False)
+    if data is None:
+        return Metadata()
+    return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
 
 
 def write_json(path: str | os.PathLike, value: Any, default: Any = None) -> None:

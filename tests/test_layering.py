@@ -126,6 +126,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", (
         "hub_publish", "hub_publish.constants", "hub_publish.errors", "hub_publish.text",
         "hub_publish.hub_lists", "hub_publish._versions", "hub_publish.verify_cache",
+        "hub_publish.remote_file",  # branch "rules": one throw-away-cache read of a Hub file, below the cards
     )),
     ("format", ("hub_publish.format",)),
     # The embedded Hub server: only the ground and the format below it (and itself).
