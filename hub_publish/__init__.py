@@ -16,7 +16,7 @@ _LAZY = {
     "HubModel": "hub_publish.base",
     "save_pretrained": "hub_publish.packaging",
     "from_pretrained": "hub_publish.loading",
-    "push_to_hub": "hub_publish.hub",
+    "push_to_hub": "hub_publish.pushing",
     "models": "hub_publish.models",
     "surgery": "hub_publish.surgery",
 }
@@ -26,7 +26,7 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from hub_publish import models, surgery
     from hub_publish.base import HubModel
-    from hub_publish.hub import push_to_hub
+    from hub_publish.pushing import push_to_hub
     from hub_publish.loading import from_pretrained
     from hub_publish.packaging import save_pretrained
 

@@ -60,6 +60,6 @@ class HubModel(keras.Model):
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
         """Package this model and push it to a Hub repo. See `hub_publish.push_to_hub`."""
-        from hub_publish.hub import push_to_hub
+        from hub_publish.pushing import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)

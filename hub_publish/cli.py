@@ -293,7 +293,7 @@ def push(folder: str, repo_id: str, private: bool, branch: str | None, message: 
     """Push a packaged FOLDER to the Hub repo REPO_ID."""
     import warnings
 
-    from hub_publish.hub import push_to_hub
+    from hub_publish.pushing import push_to_hub
     from model_cards.merge import CardConflictWarning
 
     with warnings.catch_warnings(record=True) as caught:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
     from hub_publish.data import TrainingData
-    from hub_publish.hub import PushResult
+    from hub_publish.pushing import PushResult
     from hub_publish.loading import ModelSource
 
 TASK_BINARY = "binary"  # positive_class vs rest, one sigmoid unit (the guide's recipe)
@@ -354,7 +354,7 @@ def _package(
     )
     pushed = None
     if push:
-        from hub_publish.hub import push_to_hub
+        from hub_publish.pushing import push_to_hub
 
         pushed = push_to_hub(folder, push, token=token, endpoint=endpoint,
                              commit_message=f"Fine-tune {src}: {details['labels']}")
@@ -407,16 +407,15 @@ def _lineage(source: "ModelSource | None", src: str | os.PathLike) -> dict[str, 
 
 
 def _recorded_head(source: "ModelSource | None") -> str | None:
-    import json
+    from hub_publish import format as fmt
 
     if source is None:
         return None
     try:
-        metadata = json.loads((source.folder / constants.METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        head = fmt.read_metadata(source.folder).head_layer
+    except (OSError, fmt.ModelFolderError):
         return None
-    head = (metadata.get(constants.META_ROOT) or {}).get(constants.META_HEAD_LAYER)
-    return head if isinstance(head, str) and head else None
+    return head or None
 
 
 def _majority_baseline(data: "TrainingData", split: str | None, metric: str) -> dict[str, Any] | None:

@@ -174,10 +174,25 @@ class Metadata:
     def has_assets(self) -> bool:
         return any(name.startswith(ASSETS_DIR + "/") for name in self.files)
 
+    def same_except_date(self, other: "Metadata") -> bool:
+        """Whether two saves differ only in ``date_saved`` (Keras stamps every save with the time)."""
+        from dataclasses import replace
+
+        return replace(self, date_saved=None) == replace(other, date_saved=None)
+
+
+class MalformedFileError(ModelFolderError):
+    """A JSON file of the folder is unusable; ``reason`` says why without the file's path (for
+    callers that word their own message, such as ``hub-publish card --check``)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 def _require(ok: bool, where: str, what: str) -> None:
     if not ok:
-        raise ModelFolderError(f"{where} is malformed: {what}; re-download (force_download=True) or re-save the model.")
+        raise MalformedFileError(f"{where} is malformed: {what}; re-download (force_download=True) or re-save the model.", what)
 
 
 def _parse_files(value: Any, where: str) -> dict[str, FileRecord]:
@@ -222,16 +237,29 @@ def read_json_object(folder: str | os.PathLike, name: str, *, required: bool) ->
         if required:
             raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with hub_publish.save_pretrained).")
         return None
+    with open(path, "rb") as f:
+        return parse_json_object(f.read(), f"{name} in {folder}")
+
+
+def parse_json_object(data: bytes | str, where: str) -> dict[str, Any]:
+    """Parse the bytes of one JSON object file; ``where`` names it in messages (``"config.json in DIR"``).
+
+    Raises:
+        MalformedFileError: Not JSON (or not UTF-8), not an object, or nested deeper than
+            `MAX_JSON_DEPTH`.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{name} in {folder} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.") from None
+        raise MalformedFileError(
+            f"{where} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.",
+            f"not valid JSON ({exc})",
+        ) from None
     except RecursionError:
         value = None
-        _require(False, f"{name} in {folder}", f"it is nested deeper than {MAX_JSON_DEPTH} levels")
-    _require(isinstance(value, dict), f"{name} in {folder}", "it is not a JSON object")
-    _require(json_depth(value) <= MAX_JSON_DEPTH, f"{name} in {folder}", f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+        _require(False, where, f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+    _require(isinstance(value, dict), where, "it is not a JSON object")
+    _require(json_depth(value) <= MAX_JSON_DEPTH, where, f"it is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
@@ -247,6 +275,24 @@ def json_depth(value: Any) -> int:
             deepest = max(deepest, depth)
             stack.extend((v, depth + 1) for v in node)
     return deepest
+
+
+def parse_metadata(data: bytes | str, where: str = METADATA_FILE) -> Metadata:
+    """The bytes of a metadata.json (a blob, a download) as `Metadata`.
+
+    Raises:
+        ModelFolderError: Not a valid metadata.json (`MalformedFileError` with its ``reason``).
+    """
+    return Metadata.from_dict(parse_json_object(data, where), where=where)
+
+
+def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """``{file name: sha256}`` of the files metadata.json records (verified by the caller); empty
+    when there is no usable metadata.json (the loader reports that, with its own message)."""
+    try:
+        return {name: record.sha256 for name, record in read_metadata(folder).files.items()}
+    except ModelFolderError:
+        return {}
 
 
 def read_metadata(folder: str | os.PathLike) -> Metadata:

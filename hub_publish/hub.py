@@ -1,123 +1,26 @@
-"""The Hub client side of hub-publish: push a model folder, download a snapshot.
+"""The Hub transport of hub-publish: download a snapshot (or one more file of it), and turn
+huggingface_hub's exceptions into one clear line each.
 
 Everything goes through huggingface_hub (HfApi, snapshot_download, its cache, retries, progress
-bars and env settings such as HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE); this module only
-adds packaging, the no-op re-push rule and clear error messages. The same code talks to
-huggingface.co and to the embedded server (`hub_publish.server`).
+bars and env settings such as HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE). The same code talks
+to huggingface.co and to the embedded server (`hub_publish.server`). Loading sits on this module;
+pushing (`hub_publish.pushing`, above saving and loading) uses its error messages. It imports
+neither packaging nor loading.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
-from hub_publish.errors import HubPublishError, ModelFolderError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import keras
+from hub_publish.errors import HubPublishError
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """What a push did: the commit on the Hub (unchanged when nothing changed)."""
-
-    repo_id: str
-    commit_id: str
-    commit_url: str | None
-    repo_url: str
-    revision: str
-    changed: bool
-    pr_url: str | None = None
-
-
-def push_to_hub(
-    model_or_folder: "keras.Model | str | os.PathLike",
-    repo_id: str,
-    *,
-    private: bool = False,
-    token: str | None = None,
-    branch: str | None = None,
-    commit_message: str | None = None,
-    create_pr: bool = False,
-    endpoint: str | None = None,
-    overwrite_card: bool = False,
-    **save_kwargs: Any,
-) -> PushResult:
-    """Push a model (packaged on the fly) or a packaged folder to a Hub repo.
-
-    The repo is created if needed (``exist_ok``), and the branch too. Files whose content is
-    already on the Hub are not sent again, and a push that changes nothing creates no commit.
-
-    Args:
-        model_or_folder: A Keras functional model or a folder written by `save_pretrained`.
-        repo_id: ``namespace/name``.
-        private: Create the repo as private (an existing repo keeps its visibility).
-        token: Hub token (default: huggingface_hub's: ``HF_TOKEN`` or the login cache).
-        branch: Target branch (created from the default branch if missing; default ``main``).
-        commit_message: Commit summary.
-        create_pr: Open a pull request instead of committing to the branch.
-        endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
-        overwrite_card: Replace a README.md that was edited on the Hub with the generated card.
-            By default the edited card is kept and the generated metadata (evaluation results,
-            base model, tags, ...) is merged into it (see `model_cards.merge`); the folder's
-            README.md is rewritten to the card that is pushed.
-        **save_kwargs: Passed to `save_pretrained` when a model is given.
-
-    Returns:
-        A `PushResult` with the commit id and URLs.
-
-    Raises:
-        HubPublishError: The folder is not a model folder, or the Hub refused the push (the
-            message says why: authentication, permissions, invalid name, ...).
-    """
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
-    # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
-    # push creates no repo and no branch.
-    with _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256), _hub_errors(repo_id, branch), _xet_for(api.endpoint):
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
-        repo_id = repo_url.repo_id
-        if branch:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        before = api.repo_info(repo_id, revision=branch).sha
-        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
-        from model_cards.merge import sync_card_with_hub
-
-        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
-        info = _upload_folder(
-            api,
-            repo_id=repo_id,
-            folder=folder,
-            revision=branch,
-            commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
-            create_pr=create_pr,
-            # Every weights/asset file the new folder no longer has goes (files uploaded in the same
-            # commit are kept): a stale sharded index must not outlive its layout.
-            delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
-            known_sha256=known_sha256,
-        )
-    changed = info.oid != before
-    return PushResult(
-        repo_id=repo_id,
-        commit_id=info.oid,
-        commit_url=info.commit_url,
-        repo_url=str(repo_url),
-        revision=branch or "main",
-        changed=changed,
-        pr_url=info.pr_url,
-    )
 
 
 def download_snapshot(
@@ -180,7 +83,7 @@ def download_snapshot(
         return call(cache_only=cache_only)
 
     refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
-    with _hub_errors(repo_id, revision):
+    with hub_errors(repo_id, revision):
         if refused is not None:
             # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
             # or raise the refusal when nothing is cached.
@@ -218,7 +121,7 @@ def _has_what_loading_reads(folder: Path) -> bool:
 def _loaded_files(folder: Path) -> list[str]:
     """The files metadata.json lists that every load reads (graph.json is fetched by the
     class-free fallback only, with `fetch_file`; plots and other extra files not at all)."""
-    return fmt.read_by_loading(_recorded_sha256(folder))
+    return fmt.read_by_loading(fmt.recorded_sha256(folder))
 
 
 # What loading reads: Keras' folder files (config, metadata, weights, sharded weights, assets).
@@ -248,7 +151,7 @@ def fetch_file(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
-    with _hub_errors(repo_id, commit):
+    with hub_errors(repo_id, commit):
         try:
             return Path(hf_hub_download(
                 repo_id, filename, revision=commit, token=token, cache_dir=cache_dir,
@@ -288,190 +191,7 @@ def _refused_access(repo_id: str, revision: str | None, token: str | bool | None
 
 
 @contextlib.contextmanager
-def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any]) -> Iterator[tuple[Path, dict[str, str]]]:
-    """The folder to push, and the verified sha256 of its weights files (``{name: hex}``).
-
-    The weights are hashed at most once per push: `save_pretrained` hashes what it writes and
-    records it (`hub_publish.verify_cache`), verifying a folder reuses a still-valid record or
-    hashes once, and the digests are handed to huggingface_hub so that it does not hash again.
-    """
-    from hub_publish.format import verify_folder
-
-    if isinstance(model_or_folder, (str, os.PathLike)):
-        folder = Path(model_or_folder)
-        if not (folder / constants.CONFIG_FILE).is_file():
-            raise ModelFolderError(f"{folder} is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save.")
-        if save_kwargs:
-            raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
-        _check_links(folder)  # never publish what a link out of the folder points to
-        verify_folder(folder)  # never publish a folder whose files do not match its metadata
-        _warn_unexpected_files(folder)
-        yield folder, _recorded_sha256(folder)
-        return
-    from hub_publish.packaging import save_pretrained
-
-    with tempfile.TemporaryDirectory(prefix="hub-publish-push-") as tmp:
-        folder = save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
-        verify_folder(folder)  # free: save_pretrained recorded the digests it computed
-        yield folder, _recorded_sha256(folder)
-
-
-def _recorded_sha256(folder: Path) -> dict[str, str]:
-    """``{file name: sha256}`` of the files metadata.json records (verified by the caller); empty
-    when there is no usable metadata.json (the loader reports that, with its own message)."""
-    try:
-        return {name: record.sha256 for name, record in fmt.read_metadata(folder).files.items()}
-    except ModelFolderError:
-        return {}
-
-
-def _upload_folder(
-    api: Any,
-    *,
-    repo_id: str,
-    folder: Path,
-    revision: str | None,
-    commit_message: str,
-    create_pr: bool,
-    delete_patterns: list[str] | None,
-    known_sha256: Mapping[str, str],
-) -> Any:
-    """``HfApi.upload_folder`` with the sha256 of already-verified files passed in.
-
-    Written with huggingface_hub's public operations (``CommitOperationAdd``/``Delete`` and
-    ``create_commit``) because ``upload_folder`` has no way to take known digests and would hash
-    every weights file again (1 s per 1.5 GB). Same rules as ``upload_folder``: every file of the
-    folder except ``.git``/``.cache/huggingface``; remote files matching ``delete_patterns`` that the
-    folder does not hold are deleted (never ``.gitattributes``); unchanged files are skipped by
-    huggingface_hub, and a push that changes nothing makes no commit.
-    """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
-
-    folder = folder.expanduser().resolve()
-    local = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
-    names = list(filter_repo_objects(local, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
-    additions = []
-    for name in names:
-        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=local[name])
-        sha = known_sha256.get(name)
-        if sha is not None:
-            op.upload_info.sha256 = bytes.fromhex(sha)  # verified against these bytes just before
-        additions.append(op)
-    deletions = []
-    if delete_patterns:
-        remote = api.list_repo_files(repo_id, revision=revision)
-        deletions = [
-            CommitOperationDelete(path_in_repo=name)
-            for name in filter_repo_objects(remote, allow_patterns=delete_patterns)
-            if name != ".gitattributes" and name not in set(names)
-        ]
-    return api.create_commit(
-        repo_id=repo_id,
-        operations=[*deletions, *additions],
-        commit_message=commit_message,
-        revision=revision,
-        create_pr=create_pr,
-    )
-
-
-def _check_links(folder: Path) -> None:
-    """Refuse a folder holding a symbolic link that leaves it (huggingface_hub would upload the target)."""
-    root = folder.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                target = path.resolve()
-                if target != root and root not in target.parents:
-                    rel = path.relative_to(folder).as_posix()
-                    raise HubPublishError(
-                        f"{rel} in {folder} is a link to {target}, outside the folder; refusing to publish it (replace the "
-                        "link by a copy of the file, or remove it)."
-                    )
-
-
-def _warn_unexpected_files(folder: Path) -> None:
-    """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
-    import warnings
-
-    from hub_publish.errors import HubPublishWarning
-
-    # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
-    card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
-    expected = set(fmt.read_metadata(folder).files) | card_files
-    extra = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d != ".cache"]  # huggingface_hub's own bookkeeping
-        for filename in filenames:
-            rel = (Path(dirpath) / filename).relative_to(folder).as_posix()
-            if rel not in expected and not rel.startswith(".cache/"):
-                extra.append(rel)
-    if extra:
-        shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
-        warnings.warn(
-            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
-        )
-
-
-def _class_name(folder: Path) -> str:
-    try:
-        return json.loads((folder / constants.CONFIG_FILE).read_text())["class_name"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "model"
-
-
-def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> None:
-    """Reuse the remote ``date_saved`` when nothing else in metadata.json changed.
-
-    Keras stamps every save with the time; without this, re-pushing an unchanged model would
-    always differ by that one field and create a commit.
-    """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
-
-    local_path = folder / constants.METADATA_FILE
-    # A throw-away cache: this comparison must not leave files in the user's HF cache or in /tmp.
-    with tempfile.TemporaryDirectory(prefix="hub-publish-meta-") as cache:
-        try:
-            remote_path = hf_hub_download(
-                repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
-                cache_dir=cache,
-            )
-        except (EntryNotFoundError, RevisionNotFoundError):
-            return
-        remote_text = Path(remote_path).read_text()
-    local_text = local_path.read_text()
-    local, remote = json.loads(local_text), json.loads(remote_text)
-    date = constants.META_DATE_SAVED
-    if {k: v for k, v in local.items() if k != date} == {k: v for k, v in remote.items() if k != date}:
-        local[date] = remote.get(date)
-        if local_text != remote_text:
-            # Write back in the same formatting as packaging writes it.
-            local_path.write_text(json.dumps(local, indent=2) + "\n")
-
-
-@contextlib.contextmanager
-def _xet_for(endpoint: str) -> Iterator[None]:
-    """Disable the Xet transfer protocol for endpoints other than huggingface.co.
-
-    huggingface_hub reads ``constants.HF_HUB_DISABLE_XET`` at call time, so this switch applies to
-    the calls made inside the block only. Other Hub servers (the embedded one included) speak
-    classic LFS; see docs/hub.md.
-    """
-    from huggingface_hub import constants as hf_constants
-
-    previous = hf_constants.HF_HUB_DISABLE_XET
-    if endpoint.rstrip("/") != constants.PUBLIC_HUB_ENDPOINT:
-        hf_constants.HF_HUB_DISABLE_XET = True
-    try:
-        yield
-    finally:
-        hf_constants.HF_HUB_DISABLE_XET = previous
-
-
-@contextlib.contextmanager
-def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
+def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
     """Turn huggingface_hub's exceptions into one clear line each."""
     from huggingface_hub import errors
 

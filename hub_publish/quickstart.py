@@ -46,7 +46,7 @@ def run(
     import numpy as np
 
     from hub_publish.errors import HubPublishError
-    from hub_publish.hub import push_to_hub
+    from hub_publish.pushing import push_to_hub
     from hub_publish.loading import from_pretrained, source_of
     from hub_publish.training import train_and_package
 

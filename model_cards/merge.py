@@ -182,7 +182,7 @@ def sync_card_with_hub(
 ) -> str:
     """Make ``folder``'s README.md the card to push, keeping edits made to the one on the Hub.
 
-    Called by `hub_publish.hub.push_to_hub` right before the upload. Fills the usage snippets'
+    Called by `hub_publish.pushing.push_to_hub` right before the upload. Fills the usage snippets'
     placeholder repo id with ``repo_id`` in a generated body, downloads the Hub's README.md (if
     any), merges (see `merge_cards`) and writes the result into the folder's README.md.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hub_publish import constants
+from hub_publish import format as fmt
 from hub_publish.hub_lists import metadata_problems
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,26 +198,20 @@ def _metadata(folder: Path) -> dict[str, Any] | None:
 def _read_metadata(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     """metadata.json of ``folder`` and, when it is there but unusable, why (``None, None`` when absent).
 
-    Only the shape the card is built from is checked (the loader checks the rest when it loads).
+    Parsed and validated by `hub_publish.format` (the one reader of metadata.json); a card also
+    needs the ``hub_publish`` object, which a folder Keras wrote alone lacks.
     """
-    path = folder / constants.METADATA_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not (folder / constants.METADATA_FILE).is_file():
         return None, None
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"metadata.json is malformed: cannot be read ({_first_line(exc)})"
     try:
-        metadata = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return None, f"metadata.json is malformed: not valid JSON ({_first_line(exc)})"
-    ours = metadata.get(constants.META_ROOT) if isinstance(metadata, dict) else None
-    if not isinstance(ours, dict):
+        metadata = fmt.read_metadata(folder)
+    except fmt.MalformedFileError as exc:
+        return None, f"metadata.json is malformed: {exc.reason}"
+    except (OSError, fmt.ModelFolderError) as exc:
+        return None, f"metadata.json is malformed: cannot be read ({_first_line(exc)})"
+    if not metadata.is_hub_publish:
         return None, f"metadata.json is malformed: {constants.META_ROOT!r} is not an object"
-    for key in (constants.META_TRAINING, constants.META_BASE_MODEL):
-        if ours.get(key) is not None and not isinstance(ours[key], dict):
-            return None, f"metadata.json is malformed: '{constants.META_ROOT}.{key}' is not an object"
-    return metadata, None
+    return metadata.to_dict(), None
 
 
 def _is_image_classifier(ours: Mapping[str, Any]) -> bool:

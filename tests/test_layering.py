@@ -116,3 +116,100 @@ def test_no_import_cycles() -> None:
 def test_cycle_finder_sees_a_cycle() -> None:
     # Positive control: the finder reports a circle hidden behind a function-level import.
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The layers of docs/architecture.md, lowest first. A module may import modules of its own layer or
+# of a lower one, never of a higher one. Every module must be placed: a new module fails
+# `test_every_module_has_a_layer` until it is added here. A name ending in ".*" places a package and
+# every module under it.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("ground", (
+        "hub_publish", "hub_publish.constants", "hub_publish.errors", "hub_publish.text",
+        "hub_publish.hub_lists", "hub_publish._versions", "hub_publish.verify_cache",
+        "hub_publish.remote_file",  # branch "rules": one throw-away-cache read of a Hub file, below the cards
+    )),
+    ("format", ("hub_publish.format",)),
+    # The embedded Hub server: only the ground and the format below it (and itself).
+    ("server", ("hub_publish.server", "hub_publish.server.*")),
+    ("backends", ("hub_publish.backends",)),
+    ("cards", ("model_cards", "model_cards.*")),
+    ("hub transport", ("hub_publish.hub",)),
+    ("saving / loading", ("hub_publish.packaging", "hub_publish.loading")),
+    ("pushing", ("hub_publish.pushing",)),
+    ("facade", ("hub_publish.base", "hub_publish.models", "hub_publish.models.*")),
+    ("recipes", (
+        "hub_publish.training", "hub_publish.user_data", "hub_publish.data", "hub_publish.finetune",
+        "hub_publish.surgery", "hub_publish.inspection", "hub_publish.quickstart",
+    )),
+    ("cli", ("hub_publish.cli", "hub_publish.__main__")),
+]
+
+
+def layer_of(module: str) -> int | None:
+    """Index of ``module``'s layer in `LAYERS` (the most specific entry wins), or None."""
+    best: tuple[int, int] | None = None  # (specificity, layer)
+    for index, (_, names) in enumerate(LAYERS):
+        for entry in names:
+            if entry == module:
+                return index
+            if entry.endswith(".*") and module.startswith(entry[:-1]):
+                if best is None or len(entry) > best[0]:
+                    best = (len(entry), index)
+    return best[1] if best else None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every ``a -> b`` where ``b`` sits in a higher layer than ``a``."""
+    found = []
+    for module, deps in sorted(graph.items()):
+        mine = layer_of(module)
+        for dep in sorted(deps):
+            theirs = layer_of(dep)
+            if mine is not None and theirs is not None and theirs > mine:
+                found.append(f"{module} ({LAYERS[mine][0]}) imports {dep} ({LAYERS[theirs][0]})")
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = sorted(name for name in import_graph() if layer_of(name) is None)
+    assert missing == [], f"modules not placed in tests/test_layering.py LAYERS (add them to their layer): {missing}"
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    violations = upward_imports(import_graph())
+    assert violations == [], "imports against the layer order of docs/architecture.md:\n" + "\n".join(violations)
+
+
+def test_the_server_uses_only_the_ground_and_the_format() -> None:
+    allowed = {"ground", "format", "server"}
+    graph = import_graph()
+    bad = [
+        f"{module} imports {dep}"
+        for module, deps in sorted(graph.items()) if LAYERS[layer_of(module) or 0][0] == "server"
+        for dep in sorted(deps) if LAYERS[layer_of(dep) or 0][0] not in allowed
+    ]
+    assert bad == [], bad
+
+
+def test_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
+    # Positive control: a function-level import of the pusher by the transport is reported, an
+    # import under TYPE_CHECKING is not, and an unplaced module is found.
+    import textwrap
+
+    source = textwrap.dedent('''
+        from typing import TYPE_CHECKING
+        if TYPE_CHECKING:
+            from hub_publish.loading import from_pretrained
+        def push():
+            from hub_publish.pushing import push_to_hub
+    ''')
+    probe = tmp_path / "hub.py"
+    probe.write_text(source, encoding="utf-8")
+    deps = _imports(probe, "hub_publish.hub", {"hub_publish.hub", "hub_publish.pushing", "hub_publish.loading"})
+    assert deps == {"hub_publish.pushing"}
+    assert upward_imports({"hub_publish.hub": deps}) == [
+        "hub_publish.hub (hub transport) imports hub_publish.pushing (pushing)"
+    ]
+    assert upward_imports({"hub_publish.pushing": {"hub_publish.hub"}}) == []
+    assert layer_of("hub_publish.server.routes.new_route") == layer_of("hub_publish.server")
+    assert layer_of("hub_publish.brand_new_module") is None

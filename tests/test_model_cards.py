@@ -397,7 +397,7 @@ def test_merge_rule():
 
 
 def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
-    from hub_publish.hub import push_to_hub
+    from hub_publish.pushing import push_to_hub
     from hub_publish.packaging import save_pretrained
     from hub_publish.server import HubServer
 

@@ -515,16 +515,16 @@ def _local_hub_url(url: str, local_repo: Callable[[str], bool], *, resolve: bool
 
 def _model_module(storage: Storage, commit: Commit) -> str | None:
     """The module of the model's class, from metadata.json at this commit (a bounded read)."""
-    import json
+    from hub_publish import format as fmt  # the one parser of metadata.json
 
     entry = commit.files.get(constants.METADATA_FILE)
     if entry is None or entry.size > MAX_CARD_BYTES:
         return None
     try:
-        ours = json.loads(storage.blob_path(entry.sha256).read_text(encoding="utf-8")).get(constants.META_ROOT) or {}
-    except (OSError, ValueError, AttributeError):
+        metadata = fmt.parse_metadata(storage.blob_path(entry.sha256).read_bytes())
+    except (OSError, fmt.ModelFolderError):
         return None
-    module = ours.get(constants.META_MODULE) if isinstance(ours, dict) else None
+    module = (metadata.hub or {}).get(constants.META_MODULE)
     return module if isinstance(module, str) and re.fullmatch(r"[A-Za-z_][\w.]*", module) else None
 
 

@@ -1,0 +1,358 @@
+"""Pushing: package a model (or check a packaged folder), then upload it to a Hub repo.
+
+The layer above saving and loading (docs/architecture.md): `push_to_hub` saves a model with
+`hub_publish.packaging.save_pretrained` into a temporary folder, or checks a given folder (no link
+out of it, `format.verify_folder`), then commits it with huggingface_hub's public commit API. The
+Hub transport and its error messages live in `hub_publish.hub`, the folder format in
+`hub_publish.format`. Like huggingface_hub's ``hub_mixin``: save to a temporary folder, then upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub_publish import __version__, constants
+from hub_publish import format as fmt
+from hub_publish.errors import HubPublishError, ModelFolderError
+from hub_publish.hub import hub_errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: the commit on the Hub (unchanged when nothing changed)."""
+
+    repo_id: str
+    commit_id: str
+    commit_url: str | None
+    repo_url: str
+    revision: str
+    changed: bool
+    pr_url: str | None = None
+
+
+def push_to_hub(
+    model_or_folder: "keras.Model | str | os.PathLike",
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    branch: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+    endpoint: str | None = None,
+    overwrite_card: bool = False,
+    **save_kwargs: Any,
+) -> PushResult:
+    """Push a model (packaged on the fly) or a packaged folder to a Hub repo.
+
+    The repo is created if needed (``exist_ok``), and the branch too; a repo this push created is
+    deleted again when the push fails before committing (a refused card, a lost connection). Files
+    whose content is already on the Hub are not sent again, and a push that changes nothing
+    creates no commit. Concurrent pushes from several threads are safe.
+
+    Args:
+        model_or_folder: A Keras functional model or a folder written by `save_pretrained`.
+        repo_id: ``namespace/name``.
+        private: Create the repo as private (an existing repo keeps its visibility).
+        token: Hub token (default: huggingface_hub's: ``HF_TOKEN`` or the login cache).
+        branch: Target branch (created from the default branch if missing; default ``main``).
+        commit_message: Commit summary.
+        create_pr: Open a pull request instead of committing to the branch.
+        endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
+        overwrite_card: Replace a README.md that was edited on the Hub with the generated card.
+            By default the edited card is kept and the generated metadata (evaluation results,
+            base model, tags, ...) is merged into it (see `model_cards.merge`); the folder's
+            README.md is rewritten to the card that is pushed.
+        **save_kwargs: Passed to `save_pretrained` when a model is given.
+
+    Returns:
+        A `PushResult` with the commit id and URLs.
+
+    Raises:
+        HubPublishError: The folder is not a model folder, or the Hub refused the push (the
+            message says why: authentication, permissions, invalid name, ...).
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
+    # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
+    # push creates no repo and no branch.
+    with (
+        _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256),
+        hub_errors(repo_id, branch),
+        _xet_for(api.endpoint),
+        _repo_removed_if_left_empty(api, repo_id, private) as repo_url,
+    ):
+        repo_id = repo_url.repo_id
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        before = api.repo_info(repo_id, revision=branch).sha
+        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
+        from model_cards.merge import sync_card_with_hub
+
+        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        info = _upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=folder,
+            revision=branch,
+            commit_message=commit_message or f"Upload {_class_name(folder)} with hub-publish {__version__}",
+            create_pr=create_pr,
+            # Every weights/asset file the new folder no longer has goes (files uploaded in the same
+            # commit are kept): a stale sharded index must not outlive its layout.
+            delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
+            known_sha256=known_sha256,
+        )
+    changed = info.oid != before
+    return PushResult(
+        repo_id=repo_id,
+        commit_id=info.oid,
+        commit_url=info.commit_url,
+        repo_url=str(repo_url),
+        revision=branch or "main",
+        changed=changed,
+        pr_url=info.pr_url,
+    )
+
+
+@contextlib.contextmanager
+def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any]) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The folder to push, and the verified sha256 of its weights files (``{name: hex}``).
+
+    The weights are hashed at most once per push: `save_pretrained` hashes what it writes and
+    records it (`hub_publish.verify_cache`), verifying a folder reuses a still-valid record or
+    hashes once, and the digests are handed to huggingface_hub so that it does not hash again.
+    """
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = Path(model_or_folder)
+        if not (folder / constants.CONFIG_FILE).is_file():
+            raise ModelFolderError(f"{folder} is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save.")
+        if save_kwargs:
+            raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
+        _check_links(folder)  # never publish what a link out of the folder points to
+        fmt.verify_folder(folder)  # never publish a folder whose files do not match its metadata
+        _warn_unexpected_files(folder)
+        yield folder, fmt.recorded_sha256(folder)
+        return
+    from hub_publish.packaging import save_pretrained
+
+    with tempfile.TemporaryDirectory(prefix="hub-publish-push-") as tmp:
+        folder = save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
+        fmt.verify_folder(folder)  # free: save_pretrained recorded the digests it computed
+        yield folder, fmt.recorded_sha256(folder)
+
+
+@contextlib.contextmanager
+def _repo_removed_if_left_empty(api: Any, repo_id: str, private: bool) -> Iterator[Any]:
+    """Create the repo if needed (``exist_ok``); if this push created it and fails before anything
+    was committed (the Hub refused the card, the connection broke, ...), delete it again.
+
+    A push that fails leaves nothing half-written: not even an empty repo. A repo that existed
+    before, or that received a commit, branch or tag meanwhile (the initial commit is the only one
+    allowed), is never deleted.
+    """
+    existed = api.repo_exists(repo_id)
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    if existed:
+        yield repo_url
+        return
+    initial = api.repo_info(repo_url.repo_id).sha
+    try:
+        yield repo_url
+    except BaseException:
+        with contextlib.suppress(Exception):  # the push's own error is the one to report
+            refs = api.list_repo_refs(repo_url.repo_id, include_pull_requests=True)
+            targets = {ref.target_commit for ref in [*refs.branches, *refs.tags, *(refs.pull_requests or [])]}
+            if targets == {initial} and not refs.tags and not refs.pull_requests:
+                api.delete_repo(repo_url.repo_id)
+        raise
+
+
+def _upload_folder(
+    api: Any,
+    *,
+    repo_id: str,
+    folder: Path,
+    revision: str | None,
+    commit_message: str,
+    create_pr: bool,
+    delete_patterns: list[str] | None,
+    known_sha256: Mapping[str, str],
+) -> Any:
+    """``HfApi.upload_folder`` with the sha256 of already-verified files passed in.
+
+    Written with huggingface_hub's public operations (``CommitOperationAdd``/``Delete`` and
+    ``create_commit``) because ``upload_folder`` has no way to take known digests and would hash
+    every weights file again (1 s per 1.5 GB). Same rules as ``upload_folder``: every file of the
+    folder except ``.git``/``.cache/huggingface``; remote files matching ``delete_patterns`` that the
+    folder does not hold are deleted (never ``.gitattributes``); unchanged files are skipped by
+    huggingface_hub, and a push that changes nothing makes no commit.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+    folder = folder.expanduser().resolve()
+    local = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
+    names = list(filter_repo_objects(local, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
+    additions = []
+    for name in names:
+        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=local[name])
+        sha = known_sha256.get(name)
+        if sha is not None:
+            op.upload_info.sha256 = bytes.fromhex(sha)  # verified against these bytes just before
+        additions.append(op)
+    deletions = []
+    if delete_patterns:
+        remote = api.list_repo_files(repo_id, revision=revision)
+        deletions = [
+            CommitOperationDelete(path_in_repo=name)
+            for name in filter_repo_objects(remote, allow_patterns=delete_patterns)
+            if name != ".gitattributes" and name not in set(names)
+        ]
+    return api.create_commit(
+        repo_id=repo_id,
+        operations=[*deletions, *additions],
+        commit_message=commit_message,
+        revision=revision,
+        create_pr=create_pr,
+    )
+
+
+def _check_links(folder: Path) -> None:
+    """Refuse a folder holding a symbolic link that leaves it (huggingface_hub would upload the target)."""
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if target != root and root not in target.parents:
+                    rel = path.relative_to(folder).as_posix()
+                    raise HubPublishError(
+                        f"{rel} in {folder} is a link to {target}, outside the folder; refusing to publish it (replace the "
+                        "link by a copy of the file, or remove it)."
+                    )
+
+
+def _warn_unexpected_files(folder: Path) -> None:
+    """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
+    import warnings
+
+    from hub_publish.errors import HubPublishWarning
+
+    # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
+    card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
+    expected = set(fmt.read_metadata(folder).files) | card_files
+    extra = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != ".cache"]  # huggingface_hub's own bookkeeping
+        for filename in filenames:
+            rel = (Path(dirpath) / filename).relative_to(folder).as_posix()
+            if rel not in expected and not rel.startswith(".cache/"):
+                extra.append(rel)
+    if extra:
+        shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        warnings.warn(
+            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
+        )
+
+
+def _class_name(folder: Path) -> str:
+    try:
+        name = fmt.read_json_object(folder, constants.CONFIG_FILE, required=True).get("class_name")
+    except (OSError, ModelFolderError):
+        return "model"
+    return name if isinstance(name, str) else "model"
+
+
+def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> None:
+    """Reuse the remote ``date_saved`` when nothing else in metadata.json changed.
+
+    Keras stamps every save with the time; without this, re-pushing an unchanged model would
+    always differ by that one field and create a commit.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+
+    # A throw-away cache: this comparison must not leave files in the user's HF cache or in /tmp.
+    with tempfile.TemporaryDirectory(prefix="hub-publish-meta-") as cache:
+        try:
+            remote_path = Path(hf_hub_download(
+                repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
+                cache_dir=cache,
+            ))
+        except (EntryNotFoundError, RevisionNotFoundError):
+            return
+        remote_bytes = remote_path.read_bytes()
+    try:
+        remote = fmt.parse_metadata(remote_bytes)
+    except ModelFolderError:
+        return  # a malformed metadata.json on the Hub: the push replaces it
+    local_path = folder / constants.METADATA_FILE
+    local = fmt.read_metadata(folder)
+    if local.same_except_date(remote) and local_path.read_bytes() != remote_bytes:
+        # The remote file, byte for byte: same content, and the remote date (so no commit).
+        local_path.write_bytes(remote_bytes)
+
+
+class _XetSwitch:
+    """``huggingface_hub.constants.HF_HUB_DISABLE_XET`` set for the pushes that need it, thread-safely.
+
+    huggingface_hub 2.4.0 has no per-call way to choose Xet or classic LFS for an upload:
+    `_upload_files` asks ``is_xet_available()``, which reads that process-wide constant at call time
+    (docs/hub.md, "The Xet rule"). Flipping it around one push is not thread-safe: with two pushes
+    at once, the first to finish restored the value the second still needed, and the second then
+    restored the first's flipped value for good. So pushes are grouped by the setting they need:
+    pushes needing the same one run together, a push needing the other one waits until they are
+    done, and the user's own value comes back when the last push of a group ends.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._holders = 0
+        self._disable = False
+        self._saved: Any = None
+
+    @contextlib.contextmanager
+    def held(self, disable: bool) -> Iterator[None]:
+        """Run the block with Xet disabled (``disable``) or as the user set it (not ``disable``)."""
+        from huggingface_hub import constants as hf_constants
+
+        with self._cond:
+            while self._holders and self._disable != disable:
+                self._cond.wait()
+            if not self._holders:
+                self._saved, self._disable = hf_constants.HF_HUB_DISABLE_XET, disable
+                if disable:
+                    hf_constants.HF_HUB_DISABLE_XET = True
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holders -= 1
+                if not self._holders:
+                    hf_constants.HF_HUB_DISABLE_XET = self._saved
+                    self._cond.notify_all()
+
+
+_XET_SWITCH = _XetSwitch()
+
+
+def _xet_for(endpoint: str) -> contextlib.AbstractContextManager[None]:
+    """Disable the Xet transfer protocol for endpoints other than huggingface.co, for this push.
+
+    Other Hub servers may speak classic LFS only (the embedded one accepts both; see docs/hub.md).
+    Thread-safe (`_XetSwitch`): concurrent pushes to different endpoints each get their setting.
+    """
+    return _XET_SWITCH.held(endpoint.rstrip("/") != constants.PUBLIC_HUB_ENDPOINT)
