@@ -37,6 +37,7 @@ from hub_publish.errors import (
     UnknownLayersError,
     UnsafeModelError,
 )
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -246,7 +247,7 @@ def _load_assets(model: "keras.Model", folder: Path, metadata: fmt.Metadata) -> 
     try:
         fmt.load_assets(model, folder)
     except (ValueError, OSError, KeyError, TypeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise ModelFolderError(f"cannot load the assets in {folder} into the model: {message}") from None
 
 
@@ -407,7 +408,7 @@ def _deserialize(config: Mapping[str, Any], *, compile: bool, what: str) -> "ker
         with SafeModeScope(True):
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - a garbled config can make Keras raise anything; one line for all
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
             raise UnsafeModelError(
                 f"{what} holds Python code (such as a Lambda layer with bytecode) and loading it would run that code; "
@@ -489,5 +490,5 @@ def _load_weights(model: "keras.Model", weights: Path) -> None:
     try:
         model.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         raise ModelFolderError(f"cannot load {weights.name} into the model: {message}") from None

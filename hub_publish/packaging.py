@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants, format as fmt
 from hub_publish.errors import HubPublishError
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -326,7 +327,7 @@ def _check_rebuilds(model: "keras.Model", config: Mapping[str, Any]) -> None:
         with keras.saving.custom_object_scope({}):
             rebuilt = keras.saving.deserialize_keras_object(clean, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any failure here is a model that cannot be loaded back
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
             # Python code (a Lambda with bytecode, a pickled torch module, ...): rebuilding it would
             # run that code, and the loader refuses it with UnsafeModelError unless the user opts

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from hub_publish import constants
 from hub_publish.errors import SurgeryError
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -425,7 +426,7 @@ def _build_head(spec: HeadSpec, *, activation: str | None = None, name: str | No
     try:
         return keras.layers.Dense(**config)
     except (TypeError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         raise SurgeryError(f"invalid head spec {spec!r}: {message}") from None
 
 
@@ -475,7 +476,7 @@ def _call_head(head: "keras.layers.Layer", cut: list[Any], at: str) -> Any:
     try:
         return head(features)
     except (TypeError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise SurgeryError(
             f"the new head {head.name!r} cannot take the {len(cut)} tensor(s) layer {at!r} received: {message}"
         ) from None

@@ -75,6 +75,7 @@ from hub_publish.data import (
 )
 from hub_publish.errors import DataError, HubPublishError
 from hub_publish.user_data import prepare_data
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -300,8 +301,6 @@ def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAU
     import keras
     import numpy as np
 
-    from hub_publish.data import _one_line
-
     outputs = model.outputs
     if data.sample is None:
         return
@@ -318,7 +317,7 @@ def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAU
     try:
         model.compute_output_spec(symbolic)
     except Exception as err:  # noqa: BLE001  (Keras and the backends raise many kinds; the message is kept)
-        raise DataError(f"the model {model.name!r} cannot take the data {data.name!r}: {_one_line(err)}") from None
+        raise DataError(f"the model {model.name!r} cannot take the data {data.name!r}: {first_line(err)}") from None
     units = outputs[0].shape[-1] if len(outputs) == 1 else None
     loss_name = loss if isinstance(loss, str) else getattr(loss, "name", "")
     if units is None or loss_name != "sparse_categorical_crossentropy":

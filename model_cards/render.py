@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hub_publish import constants
 from hub_publish.hub_lists import metadata_problems
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -151,7 +152,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     try:
         card = ModelCard.load(path)
     except Exception as exc:  # noqa: BLE001  (yaml errors, ValueError for a bad model-index, ...)
-        return [f"YAML metadata does not parse: {_first_line(exc)}"]
+        return [f"YAML metadata does not parse: {first_line(exc)}"]
     data = card.data.to_dict()
     problems = [f"missing metadata field {field!r}" for field in REQUIRED_FIELDS if not data.get(field)]
     problems += metadata_problems(data, require_license=True)
@@ -206,11 +207,11 @@ def _read_metadata(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     except FileNotFoundError:
         return None, None
     except (OSError, UnicodeDecodeError) as exc:
-        return None, f"metadata.json is malformed: cannot be read ({_first_line(exc)})"
+        return None, f"metadata.json is malformed: cannot be read ({first_line(exc)})"
     try:
         metadata = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        return None, f"metadata.json is malformed: not valid JSON ({_first_line(exc)})"
+        return None, f"metadata.json is malformed: not valid JSON ({first_line(exc)})"
     ours = metadata.get(constants.META_ROOT) if isinstance(metadata, dict) else None
     if not isinstance(ours, dict):
         return None, f"metadata.json is malformed: {constants.META_ROOT!r} is not an object"
@@ -351,8 +352,3 @@ def _image_problems(body: str, folder: Path) -> list[str]:
         elif not target.is_file():
             problems.append(f"referenced image {ref!r} is not in the folder")
     return problems
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,47 @@
+"""Rules that used to be written in several modules and now have one home (issue 12).
+
+Each test checks the one shared implementation, so breaking it fails here whichever caller
+used to hold its own copy. Fast unit tests: no server, no training.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub_publish.text import first_line
+
+
+# ----------------------------------------------------------------------------- first_line
+
+
+def test_first_line_is_the_first_non_blank_line():
+    assert first_line(ValueError("\n  bad shape (3,)  \nmore detail\n")) == "bad shape (3,)"
+
+
+def test_first_line_of_an_empty_message_is_the_exception_type():
+    assert first_line(KeyError()) == "KeyError"
+    assert first_line(ValueError("  \n ")) == "ValueError"
+    assert first_line("") == ""
+
+
+def test_first_line_skips_the_frame_keras_puts_around_a_layer_call_error():
+    message = (
+        "\x1b[1mException encountered when calling Dense.call().\x1b[0m\n\n"
+        "\x1b[1mInput 0 of layer \"dense\" is incompatible with the layer: expected axis -1 to have value 4\x1b[0m\n\n"
+        "Arguments received by Dense.call():\n  • inputs=tf.Tensor(shape=(1, 3), dtype=float32)"
+    )
+    assert first_line(ValueError(message)) == 'Input 0 of layer "dense" is incompatible with the layer: expected axis -1 to have value 4'
+    # Nothing but the frame: the type name, never the arguments.
+    assert first_line(ValueError("Exception encountered when calling X.\nArguments received by X:\n  • x=1")) == "ValueError"
+
+
+def test_first_line_with_reasons_appends_huggingface_hubs_reason_lines():
+    message = "403 Forbidden: you cannot push here.\nCannot access content at: http://x/api.\n- token is read-only\n- repo is archived"
+    assert first_line(ValueError(message)) == "403 Forbidden: you cannot push here."
+    assert first_line(ValueError(message), reasons=True) == (
+        "403 Forbidden: you cannot push here. token is read-only repo is archived"
+    )
+
+
+def test_a_warning_message_is_one_line():
+    assert first_line(UserWarning("kept the cached copy\nsecond line")) == "kept the cached copy"
