@@ -55,8 +55,6 @@ class ModelSource:
 
 
 _SOURCES: "weakref.WeakKeyDictionary[Any, ModelSource]" = weakref.WeakKeyDictionary()
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def from_pretrained(
@@ -260,10 +258,47 @@ def source_of(model: Any) -> ModelSource | None:
 
 
 def parse_repo_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``hf://namespace/name[@revision]`` (or ``namespace/name[@revision]``) into id and revision."""
-    body = ref[len("hf://") :] if ref.startswith("hf://") else ref
-    repo_id, _, rev = body.partition("@")
-    return repo_id.strip("/"), (rev or None)
+    """Split ``hf://namespace/name[@revision]`` (or ``namespace/name[@revision]``) into repo id and revision.
+
+    huggingface_hub's `parse_hf_uri` reads the reference, with the grammar its and Keras' ``hf://``
+    paths share: ``@refs/pr/1`` is one revision, a trailing ``/`` names no path, a branch holding a
+    ``/`` is written ``%2F``. This adds what loading a model asks of it: a model repo, no path inside.
+
+    Returns:
+        ``(repo_id, revision)``; revision is None when the reference names none (``o/n`` or ``o/n@``).
+
+    Raises:
+        HubPublishError: The reference is not ``[hf://]namespace/name[@revision][/]``.
+    """
+    from huggingface_hub import parse_hf_uri
+    from huggingface_hub.errors import HfUriError
+
+    body = ref.removeprefix("hf://").rstrip("/")
+    body = body.removesuffix("@")  # "o/n@": no revision named
+    try:
+        uri = parse_hf_uri("hf://" + body)
+    except HfUriError as exc:
+        raise HubPublishError(f"{ref!r} is not a valid Hub model reference: {exc.msg.strip()} "
+                              "Expected namespace/name or hf://namespace/name@revision.") from None
+    if uri.type != "model":
+        raise HubPublishError(f"{ref} names a {uri.type} repo; from_pretrained loads model repos: hf://namespace/name.")
+    if uri.path_in_repo and uri.revision is None:
+        raise HubPublishError(f"{body!r} is not a valid Hub repo id; expected 'namespace/name'.")
+    if uri.path_in_repo:
+        raise HubPublishError(
+            f"{ref} names {uri.path_in_repo!r} inside revision {uri.revision!r}; a model is the whole repo: "
+            "hf://namespace/name@revision (write a '/' in a branch name as %2F)."
+        )
+    return uri.id, uri.revision
+
+
+def _looks_like_repo_id(ref: str) -> bool:
+    """Whether a string that is no existing path reads as ``namespace/name[@revision]`` (else: a missing folder)."""
+    try:
+        parse_repo_ref(ref)
+    except HubPublishError:
+        return False
+    return True
 
 
 def _resolve(
@@ -282,14 +317,12 @@ def _resolve(
         path = Path(ref).expanduser()
         if path.is_dir():
             return ModelSource(folder=path.resolve())
-        if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _REPO_ID.match(ref.split("@")[0]):
+        if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _looks_like_repo_id(ref):
             raise ModelFolderError(f"no model folder at {ref}; pass an existing folder or a Hub repo id such as 'org/name'.")
     repo_id, ref_revision = parse_repo_ref(ref)
     if ref_revision and revision and ref_revision != revision:
         raise HubPublishError(f"{ref} names revision {ref_revision!r} but revision={revision!r} was passed; give one.")
     revision = revision or ref_revision
-    if not _REPO_ID.match(repo_id):
-        raise HubPublishError(f"{repo_id!r} is not a valid Hub repo id; expected 'namespace/name'.")
     from hub_publish.hub import download_snapshot
 
     folder, commit = download_snapshot(
