@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +30,7 @@ from typing import Any
 
 from hub_publish import constants, verify_cache
 from hub_publish.errors import IntegrityError, ModelFolderError
+from hub_publish.text import is_sha256
 
 CONFIG_FILE = constants.CONFIG_FILE
 METADATA_FILE = constants.METADATA_FILE
@@ -62,7 +62,6 @@ def read_by_loading(names: Iterable[str]) -> list[str]:
         or name.startswith(ASSETS_DIR + "/")
     ]
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Deeper JSON than this is not a model config (a nested model adds ~6 levels); refusing it keeps
 # every recursive walk over a config (ours and Keras') far from Python's recursion limit.
 MAX_JSON_DEPTH = 200
@@ -189,7 +188,7 @@ def _parse_files(value: Any, where: str) -> dict[str, FileRecord]:
         _require(is_inside_name(name), where, f"it names a file outside the folder ({name!r})")
         _require(isinstance(record, Mapping), where, f"the record of {name!r} is not an object")
         sha, size = record.get(constants.META_SHA256), record.get(constants.META_SIZE)
-        _require(isinstance(sha, str) and bool(_SHA256.match(sha)), where, f"the sha256 of {name!r} is not a hex digest")
+        _require(is_sha256(sha), where, f"the sha256 of {name!r} is not a hex digest")
         _require(isinstance(size, int) and not isinstance(size, bool) and size >= 0, where, f"the size of {name!r} is not a byte count")
         files[name] = FileRecord(sha, size)
     return files

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from hub_publish import constants
 
 _TERMINAL_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+_COMMIT_SHA = re.compile(constants.COMMIT_SHA_PATTERN)
+_SHA256 = re.compile(constants.SHA256_PATTERN)
 # The frame Keras puts around an error raised inside a layer call: not the error itself.
 _KERAS_CALL_PREAMBLE = "Exception encountered when calling"
 _KERAS_CALL_ARGUMENTS = "Arguments received by"
@@ -24,6 +29,16 @@ def human_size(size: float) -> str:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_commit_sha(value: Any) -> bool:
+    """Whether ``value`` is a full git commit id (40 lowercase hex digits), the one revision that never moves."""
+    return isinstance(value, str) and _COMMIT_SHA.fullmatch(value) is not None
+
+
+def is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 hex digest (64 lowercase hex digits)."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def first_line(exc: BaseException | str, *, reasons: bool = False) -> str:

@@ -45,3 +45,29 @@ def test_first_line_with_reasons_appends_huggingface_hubs_reason_lines():
 
 def test_a_warning_message_is_one_line():
     assert first_line(UserWarning("kept the cached copy\nsecond line")) == "kept the cached copy"
+
+
+# ----------------------------------------------------------------------------- hash shapes
+
+
+def test_commit_sha_and_sha256_shapes():
+    from hub_publish.text import is_commit_sha, is_sha256
+
+    sha1, sha256 = "0123456789abcdef" * 2 + "01234567", "0123456789abcdef" * 4
+    assert is_commit_sha(sha1) and is_sha256(sha256)
+    assert not is_commit_sha(sha256) and not is_sha256(sha1)
+    for bad in (sha1 + "\n", sha1.upper(), sha1[:-1] + "g", "main", "", None, 40):
+        assert not is_commit_sha(bad), bad
+    for bad in (sha256 + "\n", sha256.upper(), sha256[1:], None):
+        assert not is_sha256(bad), bad
+
+
+def test_the_server_schema_takes_the_same_commit_sha_shape():
+    from pydantic import ValidationError
+
+    from hub_publish.server.schemas import CommitHeader
+
+    sha1 = "ab" * 20
+    assert CommitHeader.model_validate({"summary": "x", "parentCommit": sha1}).parentCommit == sha1
+    with pytest.raises(ValidationError):
+        CommitHeader.model_validate({"summary": "x", "parentCommit": "AB" * 20})

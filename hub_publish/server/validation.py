@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from hub_publish.server.errors import BadRequest
+from hub_publish.text import is_commit_sha
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,96}$")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
@@ -115,7 +116,7 @@ def validate_ref_name(name: str, *, what: str = "branch") -> str:
         or name.endswith(("/", ".", ".lock"))
         or "//" in name
         or ".." in name
-        or re.fullmatch(r"[0-9a-f]{40}", name)
+        or is_commit_sha(name)
     ):
         raise BadRequest(f"Invalid {what} name {name!r}.")
     return name
