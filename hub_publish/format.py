@@ -347,7 +347,7 @@ def save_assets(model: Any, folder: str | os.PathLike) -> list[str]:
 
 def load_assets(model: Any, folder: str | os.PathLike) -> None:
     """Read ``folder/assets`` back into the model's layers (the twin of `save_assets`)."""
-    from keras.src.saving import saving_lib
+    from keras.src.saving import saving_lib  # no public call reads only the assets (see save_assets)
 
     store = saving_lib.DiskIOStore(str(Path(folder) / ASSETS_DIR), mode="r")
     saving_lib._load_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())

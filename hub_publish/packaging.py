@@ -172,7 +172,7 @@ def _check_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
         raise HubPublishError(f"expected a keras.Model, got {type(model).__name__}.")
     if isinstance(model, keras.Sequential):
-        if not model.built or not getattr(model, "_functional", None):
+        if not is_graph_model(model):
             raise HubPublishError(
                 f"the Sequential model {model.name!r} has no input shape yet; start it with keras.Input(shape=...) "
                 "(or call model.build(input_shape)) before saving."
@@ -189,12 +189,33 @@ def _check_model(model: Any) -> None:
 def is_graph_model(model: Any) -> bool:
     """Whether ``model`` is a Keras model with a layer graph (functional, functional subclass, built Sequential)."""
     import keras
-    # Keras exports no public name for the class of graph models; every one of them is a Functional.
-    from keras.src.models.functional import Functional
 
     if isinstance(model, keras.Sequential):
-        return bool(model.built and getattr(model, "_functional", None))
+        return is_built_sequential(model)
+    return is_functional(model)
+
+
+def is_functional(model: Any) -> bool:
+    """Whether ``model`` is a Keras functional model: ``keras.Model(inputs, outputs)``, a functional
+    subclass (Keras makes ``Functional`` one of its bases) or the class-free graph. Not a Sequential."""
+    # Keras 3 exports no public name for this class (keras.Model(inputs, outputs) returns an instance
+    # of it; keras.Functional / keras.models.Functional do not exist): this is the one place reading it.
+    from keras.src.models.functional import Functional
+
     return isinstance(model, Functional)
+
+
+def is_built_sequential(model: Any) -> bool:
+    """Whether ``model`` is a ``keras.Sequential`` whose layer graph exists (it knows its input shape)."""
+    import keras
+
+    if not isinstance(model, keras.Sequential) or not model.built:
+        return False
+    try:
+        model.inputs  # Keras' public test: a Sequential without a graph raises AttributeError here
+    except AttributeError:
+        return False
+    return True
 
 
 def check_target(save_directory: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -45,7 +45,7 @@ from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-    from keras.src.ops.node import Node
+    from keras.src.ops.node import Node  # a type hint only: Keras exports no name for a graph node
 
 #: A new head: a number of units, a Dense spec ``{"units", "activation", "name", ...}``, or a layer.
 HeadSpec = Union[int, Mapping[str, Any], "keras.layers.Layer"]
@@ -329,17 +329,18 @@ def _as_functional(model: Any) -> Any:
     """A built Sequential as the Functional over the same layers (surgery walks a functional graph)."""
     import keras
 
-    if isinstance(model, keras.Sequential) and model.built and getattr(model, "_functional", None):
+    from hub_publish.packaging import is_built_sequential
+
+    if is_built_sequential(model):
         ins, outs = model.inputs, model.outputs
         return keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=model.name)
     return model
 
 
 def _check_functional(model: Any) -> None:
-    import keras
-    from keras.src.models.functional import Functional  # the class of every functional model
+    from hub_publish.packaging import is_functional
 
-    if not isinstance(model, keras.Model) or not isinstance(model, Functional):
+    if not is_functional(model):
         raise SurgeryError(
             f"surgery needs a Keras functional model (a layer graph); got {type(model).__name__}: build it with "
             "keras.Model(inputs, outputs) or a functional subclass"

@@ -6,6 +6,7 @@ used to hold its own copy. Fast unit tests: no server, no training.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hub_publish.text import first_line
@@ -71,3 +72,66 @@ def test_the_server_schema_takes_the_same_commit_sha_shape():
     assert CommitHeader.model_validate({"summary": "x", "parentCommit": sha1}).parentCommit == sha1
     with pytest.raises(ValidationError):
         CommitHeader.model_validate({"summary": "x", "parentCommit": "AB" * 20})
+
+
+# ----------------------------------------------------------------------------- graph models
+
+
+def _models():
+    import keras
+
+    class Subclassed(keras.Model):  # call() is Python code: no layer graph
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    class FunctionalSubclass(keras.Model):
+        def __init__(self):
+            x = keras.Input((3,))
+            super().__init__(inputs=x, outputs=keras.layers.Dense(2)(x))
+
+    x = keras.Input((3,))
+    plain = keras.Model(x, keras.layers.Dense(2)(x))
+    built = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    called = Subclassed()
+    called(np.zeros((1, 3), "float32"))
+    return plain, FunctionalSubclass(), built, unbuilt, called
+
+
+def test_graph_model_checks_shared_by_saving_and_surgery():
+    from hub_publish.packaging import is_built_sequential, is_functional, is_graph_model
+
+    plain, subclass, built, unbuilt, called = _models()
+    assert [is_functional(m) for m in (plain, subclass, built, unbuilt, called)] == [True, True, False, False, False]
+    assert [is_built_sequential(m) for m in (plain, subclass, built, unbuilt, called)] == [False, False, True, False, False]
+    assert [is_graph_model(m) for m in (plain, subclass, built, unbuilt, called)] == [True, True, True, False, False]
+    assert not is_functional("a string") and not is_graph_model(None)
+
+    import keras
+
+    class NoShape(keras.layers.Layer):  # shape inference not implemented: Keras builds the Sequential without a graph
+        def compute_output_spec(self, x):
+            raise NotImplementedError
+
+        def call(self, x):
+            return x
+
+    graphless = keras.Sequential([NoShape()])
+    graphless.build((None, 3))
+    assert graphless.built and not is_built_sequential(graphless) and not is_graph_model(graphless)
+
+
+def test_surgery_takes_the_graph_models_and_refuses_the_others():
+    from hub_publish.errors import SurgeryError
+    from hub_publish.surgery import replace_head
+
+    plain, subclass, built, unbuilt, called = _models()
+    for model in (plain, subclass, built):
+        assert replace_head(model, 4, at=model.layers[-1].name).outputs[0].shape == (None, 4)
+    for model in (unbuilt, called):
+        with pytest.raises(SurgeryError, match=r"^surgery needs a Keras functional model"):
+            replace_head(model, 4, at="dense")
