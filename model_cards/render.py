@@ -140,6 +140,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
     from model_cards import blocks
+    from model_cards.builder import is_image_classifier_metadata
 
     path = Path(folder_or_path)
     if path.is_dir():
@@ -160,7 +161,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     ours = metadata[constants.META_ROOT] if metadata is not None else None
     if problem:
         problems.append(problem)
-    if ours is not None and _is_image_classifier(ours) and data.get("pipeline_tag") != "image-classification":
+    if ours is not None and is_image_classifier_metadata(ours) and data.get("pipeline_tag") != "image-classification":
         problems.append("an image classifier needs 'pipeline_tag: image-classification'")
     problems += _model_index_problems(data.get("model-index"))
     if ours is not None:
@@ -219,13 +220,6 @@ def _read_metadata(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
         if ours.get(key) is not None and not isinstance(ours[key], dict):
             return None, f"metadata.json is malformed: '{constants.META_ROOT}.{key}' is not an object"
     return metadata, None
-
-
-def _is_image_classifier(ours: Mapping[str, Any]) -> bool:
-    inputs = ours.get(constants.META_INPUTS) or []
-    outputs = ours.get(constants.META_OUTPUTS) or []
-    image = any(len(spec.get("shape", [])) == 4 for spec in inputs)
-    return bool(image and ours.get(constants.META_HEAD_LAYER) and len(outputs) == 1 and len(outputs[0].get("shape", [])) == 2)
 
 
 def _stale_metrics(card: Any, ours: Mapping[str, Any]) -> list[str]:

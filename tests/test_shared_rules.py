@@ -135,3 +135,22 @@ def test_surgery_takes_the_graph_models_and_refuses_the_others():
     for model in (unbuilt, called):
         with pytest.raises(SurgeryError, match=r"^surgery needs a Keras functional model"):
             replace_head(model, 4, at="dense")
+
+
+# ----------------------------------------------------------------------------- image classifier
+
+
+def test_image_classifier_rule_shared_by_the_card_builder_and_check_card():
+    from hub_publish import constants
+    from model_cards.builder import is_image_classifier_metadata
+
+    image = {"name": "image", "shape": [None, 28, 28, 1], "dtype": "float32"}
+    probs = {"name": "probs", "shape": [None, 10], "dtype": "float32"}
+    ours = {constants.META_INPUTS: [image], constants.META_OUTPUTS: [probs], constants.META_HEAD_LAYER: "classification_head"}
+    assert is_image_classifier_metadata(ours)
+    assert not is_image_classifier_metadata({**ours, constants.META_INPUTS: [{**image, "shape": [None, 784]}]})  # not an image
+    assert not is_image_classifier_metadata({**ours, constants.META_HEAD_LAYER: None})  # no head
+    assert not is_image_classifier_metadata({**ours, constants.META_OUTPUTS: [probs, probs]})  # two outputs
+    assert not is_image_classifier_metadata({**ours, constants.META_OUTPUTS: [{**probs, "shape": [None, 4, 4, 2]}]})  # a map
+    assert not is_image_classifier_metadata({**ours, constants.META_OUTPUTS: [{"name": "probs"}]})  # shape unknown
+    assert not is_image_classifier_metadata({})
