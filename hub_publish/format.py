@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -256,10 +257,50 @@ def read_metadata(folder: str | os.PathLike) -> Metadata:
     return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
 
 
-def write_json(path: str | os.PathLike, value: Any, default: Any = None) -> None:
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as indented JSON; numpy / backend numbers and arrays in it go through `json_safe`."""
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=default)
+        json.dump(value, f, indent=2, default=_json_default)
         f.write("\n")
+
+
+def json_safe(value: Any, *, finite: bool = True) -> Any:
+    """Plain JSON values for what hub-publish records (configs, training records, histories).
+
+    Mappings get string keys and tuples become lists; numpy, TensorFlow, JAX and PyTorch numbers
+    and arrays become Python numbers and lists (their ``tolist``, else ``float``), integers staying
+    integers; anything else becomes its ``str``.
+
+    Args:
+        value: What to convert (not modified).
+        finite: NaN and infinities become ``None``: strict JSON has no such numbers, and a training
+            record's diverged loss must not make metadata.json unreadable for the Hub.
+
+    Returns:
+        A value ``json.dumps`` writes without a ``default``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, finite=finite) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, finite=finite) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if not isinstance(value, float) and hasattr(value, "tolist"):  # numpy, JAX, PyTorch scalars and arrays
+        return json_safe(value.tolist(), finite=finite)
+    try:
+        number = float(value)  # TensorFlow tensors, Python floats, ...
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer() and "int" in type(value).__name__.lower():
+        return int(number)
+    return number if math.isfinite(number) or not finite else None
+
+
+def _json_default(value: Any) -> Any:
+    """``json.dump``'s hook for what is no JSON type; NaN stays NaN there, as Keras' own configs write it."""
+    return json_safe(value, finite=False)
 
 
 # ----------------------------------------------------------------------------- manifest

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import os
 import shutil
 import tempfile
@@ -117,8 +116,8 @@ def save_pretrained(
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        fmt.write_json(tmp / constants.CONFIG_FILE, config, default=_json_default)
-        fmt.write_json(tmp / constants.GRAPH_FILE, _graph_config(model), default=_json_default)
+        fmt.write_json(tmp / constants.CONFIG_FILE, config)
+        fmt.write_json(tmp / constants.GRAPH_FILE, _graph_config(model))
         files = [constants.CONFIG_FILE, constants.GRAPH_FILE]
         files += _save_weights(model, tmp, include_optimizer=include_optimizer, max_shard_size=max_shard_size)
         files += _save_assets(model, tmp)
@@ -128,7 +127,7 @@ def save_pretrained(
             shutil.copyfile(src, tmp / name)
             files.append(Path(name).as_posix())
         metadata = _metadata(model, config, tmp, files, training_record, base_model, names)
-        fmt.write_json(tmp / constants.METADATA_FILE, metadata, default=_json_default)
+        fmt.write_json(tmp / constants.METADATA_FILE, metadata)
         if card:
             from model_cards import write_card
 
@@ -465,7 +464,7 @@ def _metadata(
         constants.META_LIBRARY_VERSIONS: _versions.library_versions(),
     }
     if training_record is not None:
-        ours[constants.META_TRAINING] = json.loads(json.dumps(training_record, default=_json_default))
+        ours[constants.META_TRAINING] = fmt.json_safe(training_record, finite=False)
     if base_model is not None:
         ours[constants.META_BASE_MODEL] = dict(base_model)
     metadata = fmt.Metadata(
@@ -499,18 +498,6 @@ def _head_layer(model: "keras.Model") -> str | None:
 def _check_extra_name(name: str) -> None:
     if not fmt.is_inside_name(Path(name).as_posix()):
         raise HubPublishError(f"extra file name {name!r} must be a relative path inside the folder.")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy / backend scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    fmt.write_json(path, value, default=_json_default)
 
 
 def _owned(name: str, old_files: Iterable[str]) -> bool:

@@ -154,3 +154,33 @@ def test_image_classifier_rule_shared_by_the_card_builder_and_check_card():
     assert not is_image_classifier_metadata({**ours, constants.META_OUTPUTS: [{**probs, "shape": [None, 4, 4, 2]}]})  # a map
     assert not is_image_classifier_metadata({**ours, constants.META_OUTPUTS: [{"name": "probs"}]})  # shape unknown
     assert not is_image_classifier_metadata({})
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def test_json_safe_is_the_one_sanitizer_of_records_and_configs(tmp_path):
+    import json
+    import math
+
+    from hub_publish import format as fmt
+
+    record = {
+        1: np.float32(0.5), "loss": [np.float64(1.5), float("nan"), np.float32("inf")], "epochs": np.int64(3),
+        "shape": (None, 28), "matrix": np.arange(4).reshape(2, 2), "flag": np.bool_(True), "name": "adam", "none": None,
+        "object": object,
+    }
+    safe = fmt.json_safe(record)
+    assert safe == {
+        "1": 0.5, "loss": [1.5, None, None], "epochs": 3, "shape": [None, 28], "matrix": [[0, 1], [2, 3]],
+        "flag": True, "name": "adam", "none": None, "object": str(object),
+    }
+    assert type(safe["epochs"]) is int and type(safe["matrix"][0][0]) is int
+    json.dumps(safe, allow_nan=False)  # strict JSON
+    assert fmt.json_safe(record["loss"], finite=False)[0] == 1.5 and math.isnan(fmt.json_safe(record["loss"], finite=False)[1])
+    assert record["shape"] == (None, 28)  # the input is not modified
+
+    # write_json (config.json, graph.json, metadata.json) takes numpy values anywhere, arrays included.
+    fmt.write_json(tmp_path / "x.json", {"mean": np.array([0.5, 0.25], "float32"), "n": np.int32(7), "nan": np.float32("nan")})
+    written = json.loads((tmp_path / "x.json").read_text())
+    assert written["mean"] == [0.5, 0.25] and written["n"] == 7 and math.isnan(written["nan"])
