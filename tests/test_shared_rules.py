@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from server_fixtures import alice, hub_server, repo_id  # noqa: F401
 
 from hub_publish.text import first_line
 
@@ -184,3 +185,22 @@ def test_json_safe_is_the_one_sanitizer_of_records_and_configs(tmp_path):
     fmt.write_json(tmp_path / "x.json", {"mean": np.array([0.5, 0.25], "float32"), "n": np.int32(7), "nan": np.float32("nan")})
     written = json.loads((tmp_path / "x.json").read_text())
     assert written["mean"] == [0.5, 0.25] and written["n"] == 7 and math.isnan(written["nan"])
+
+
+# ----------------------------------------------------------------------------- one file of a repo
+
+
+def test_read_remote_text_leaves_no_trace(alice, repo_id, tmp_path, monkeypatch):
+    """The push and the card merge read README.md / metadata.json of the target branch with it."""
+    import tempfile
+
+    from hub_publish.remote_file import read_remote_text
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    alice.upload_file(path_or_fileobj="\ufeff# card\n".encode(), path_in_repo="README.md", repo_id=repo_id)
+    assert read_remote_text(alice, repo_id, "README.md") == "# card\n"  # the byte-order mark is dropped
+    assert read_remote_text(alice, repo_id, "metadata.json") is None  # no such file
+    assert read_remote_text(alice, repo_id, "README.md", revision="no-such-branch") is None
+    assert not (tmp_path / "user-cache").exists() and list((tmp_path / "tmp").iterdir()) == []
