@@ -264,6 +264,33 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
         f.write("\n")
 
 
+def custom_objects(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(registered name, module) of every non-Keras class a Keras config names, nested ones included.
+
+    A Keras-serialized object is a mapping with ``class_name`` and ``config``; it is custom when it
+    has a ``registered_name`` or a ``module`` outside Keras and ``builtins``. Saving refuses the
+    unregistered ones; loading imports only the trusted ones. Walked without recursion (a config may
+    be deep).
+
+    Returns:
+        ``(registered_name or class_name, module)`` pairs; module is None when the config names none.
+    """
+    found: list[tuple[str, Any]] = []
+    stack: list[Any] = [config.get("config", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if "class_name" in node and "config" in node and isinstance(node.get("class_name"), str):
+                module = node.get("module")
+                if node.get("registered_name") is not None or module is not None:
+                    if not (isinstance(module, str) and (module == "builtins" or module == "keras" or module.startswith("keras."))):
+                        found.append((str(node.get("registered_name") or node["class_name"]), module))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def json_safe(value: Any, *, finite: bool = True) -> Any:
     """Plain JSON values for what hub-publish records (configs, training records, histories).
 

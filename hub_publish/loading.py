@@ -482,20 +482,8 @@ def _import_trusted_layers(config: Mapping[str, Any], trusted: tuple[str, ...]) 
 
 
 def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(registered name, module) of the non-Keras objects named in a config, walked without recursion."""
-    found = []
-    stack: list[Any] = [config.get("config", {})]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            module = node.get("module")
-            if isinstance(module, str) and isinstance(node.get("class_name"), str) and "config" in node:
-                if not (module == "keras" or module.startswith("keras.") or module == "builtins"):
-                    found.append((str(node.get("registered_name") or node["class_name"]), module))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    """(registered name, module) of the non-Keras objects a config names with a module (see `format.custom_objects`)."""
+    return [(name, module) for name, module in fmt.custom_objects(config) if isinstance(module, str)]
 
 
 def _check_known_layers(config: Mapping[str, Any]) -> None:

@@ -283,7 +283,7 @@ def check_loadable(model: "keras.Model", config: Mapping[str, Any] | None = None
             f"it; move it into a module (e.g. my_models.py) and register it with "
             f"@keras.saving.register_keras_serializable(package=...)."
         )
-    for name, module in _custom_objects(config):
+    for name, module in fmt.custom_objects(config):
         if module is None or module == "__main__":
             raise HubPublishError(
                 f"{name} is defined in __main__ (a script or notebook), so no other program can import it; move it into a "
@@ -305,7 +305,7 @@ def check_loadable(model: "keras.Model", config: Mapping[str, Any] | None = None
             )
     # Rebuilding costs a second copy of the weights in memory, so it is done only where user code
     # decides what the config holds: a class or layer outside Keras and the well-kept Keras libraries.
-    user_code = [m for _, m in _custom_objects(config) if not _is_library(m)]
+    user_code = [m for _, m in fmt.custom_objects(config) if not _is_library(m)]
     if user_code or not _is_library(cls.__module__):
         _check_rebuilds(model, config)
 
@@ -315,24 +315,6 @@ _LIBRARIES = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # the packages Ker
 
 def _is_library(module: str | None) -> bool:
     return bool(module) and str(module).split(".", 1)[0] in _LIBRARIES
-
-
-def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """(registered name, module) of every non-Keras class named in a config (walked without recursion)."""
-    found: list[tuple[str, str | None]] = []
-    stack: list[Any] = [config.get("config", {})]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            if "class_name" in node and "config" in node and isinstance(node.get("class_name"), str):
-                module = node.get("module")
-                if node.get("registered_name") is not None or module is not None:
-                    if not (isinstance(module, str) and (module == "builtins" or module == "keras" or module.startswith("keras."))):
-                        found.append((str(node.get("registered_name") or node["class_name"]), module))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 def _check_rebuilds(model: "keras.Model", config: Mapping[str, Any]) -> None:

@@ -204,3 +204,30 @@ def test_read_remote_text_leaves_no_trace(alice, repo_id, tmp_path, monkeypatch)
     assert read_remote_text(alice, repo_id, "metadata.json") is None  # no such file
     assert read_remote_text(alice, repo_id, "README.md", revision="no-such-branch") is None
     assert not (tmp_path / "user-cache").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- custom objects of a config
+
+
+def test_custom_objects_walk_shared_by_saving_and_loading():
+    from hub_publish import format as fmt
+    from hub_publish.loading import _custom_objects
+
+    def obj(class_name, module, registered_name=None, **config):
+        return {"class_name": class_name, "module": module, "registered_name": registered_name, "config": config}
+
+    config = obj("Functional", "keras", layers=[
+        obj("Dense", "keras.layers", kernel_initializer=obj("MyInit", "author.inits", "author>MyInit")),
+        obj("Doubler", "author_layers"),
+        obj("Scripted", None, "Scripted"),  # defined in a script: no module
+        obj("function", "builtins"),
+        {"nested": [[obj("Deep", "deep.mod", "deep>Deep")]]},
+        {"class_name": "NoConfig", "module": "x"},  # not a serialized object
+    ])
+    assert sorted(fmt.custom_objects(config), key=str) == sorted(
+        [("author>MyInit", "author.inits"), ("Doubler", "author_layers"), ("Scripted", None), ("deep>Deep", "deep.mod")], key=str)
+    assert ("Scripted", None) not in _custom_objects(config) and len(_custom_objects(config)) == 3  # loading: a module to import
+    deep = obj("Deep", "deep.mod")
+    for _ in range(5000):  # no recursion limit
+        deep = {"class_name": "Wrap", "module": "keras", "config": {"inner": deep}}
+    assert fmt.custom_objects({"config": deep}) == [("Deep", "deep.mod")]
