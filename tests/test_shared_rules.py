@@ -6,6 +6,8 @@ used to hold its own copy. Fast unit tests: no server, no training.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from server_fixtures import alice, hub_server, repo_id  # noqa: F401
@@ -231,3 +233,45 @@ def test_custom_objects_walk_shared_by_saving_and_loading():
     for _ in range(5000):  # no recursion limit
         deep = {"class_name": "Wrap", "module": "keras", "config": {"inner": deep}}
     assert fmt.custom_objects({"config": deep}) == [("Deep", "deep.mod")]
+
+
+# ----------------------------------------------------------------------------- repo ids
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("mnist-digits_v1.2", None),
+        ("_private", None),
+        ("a" * 96, None),
+        ("a" * 97, "use 1 to 96 characters"),
+        ("", "use 1 to 96 characters"),
+        ("café", "use 1 to 96 characters"),
+        ("name\n", "use 1 to 96 characters"),
+        ("a--b", "'--' and '..' are forbidden"),
+        ("a..b", "'--' and '..' are forbidden"),
+        ("-a", "cannot start or end with '-' or '.'"),
+        ("a.", "cannot start or end with '-' or '.'"),
+        ("model.git", "cannot end with '.git'"),
+    ],
+)
+def test_one_repo_name_rule_for_the_server_and_the_card_checks(name, problem):
+    from hub_publish.hub_lists import is_repo_id, repo_name_problem
+    from hub_publish.server.errors import BadRequest
+    from hub_publish.server.validation import validate_repo_id
+
+    found = repo_name_problem(name)
+    assert (found is None) if problem is None else (problem in found)
+    assert is_repo_id(f"alice/{name}") == (problem is None) == is_repo_id(f"{name}/model")
+    if problem is None:
+        assert validate_repo_id(f"alice/{name}") == f"alice/{name}"
+    else:
+        with pytest.raises(BadRequest, match="^" + re.escape(f"Invalid repo name {name!r}: ")):
+            validate_repo_id(f"alice/{name}")
+
+
+def test_a_repo_id_has_exactly_two_parts():
+    from hub_publish.hub_lists import is_repo_id
+
+    for bad in ("mnist", "a/b/c", "/b", "a/", "hf://a/b", "a/b@v1", None, 3):
+        assert not is_repo_id(bad), bad
