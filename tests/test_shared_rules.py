@@ -275,3 +275,17 @@ def test_a_repo_id_has_exactly_two_parts():
 
     for bad in ("mnist", "a/b/c", "/b", "a/", "hf://a/b", "a/b@v1", None, 3):
         assert not is_repo_id(bad), bad
+
+
+def test_finetune_names_its_default_output_after_the_parsed_source(tmp_path):
+    """finetune once split the reference on "@" itself; it now takes the name loading resolved."""
+    from types import SimpleNamespace
+
+    from hub_publish.finetune import DEFAULT_OUTPUT_ROOT, TASK_BINARY, _default_output
+    from hub_publish.loading import ModelSource
+
+    data = SimpleNamespace(name="digits")
+    hub = ModelSource(folder=tmp_path / "snapshots" / ("ab" * 20), repo_id="alice/mnist", revision="refs/pr/1")
+    assert _default_output(hub, TASK_BINARY, 3, data) == DEFAULT_OUTPUT_ROOT / "mnist-3-vs-rest"
+    local = ModelSource(folder=tmp_path / "runs" / "base@2")
+    assert _default_output(local, "classes", 0, data) == DEFAULT_OUTPUT_ROOT / "base@2-digits"
