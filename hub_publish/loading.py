@@ -278,7 +278,7 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     try:
         uri = parse_hf_uri("hf://" + body)
     except HfUriError as exc:
-        raise HubPublishError(f"{ref!r} is not a valid Hub model reference: {exc.msg.strip()} "
+        raise HubPublishError(f"invalid repo id {ref!r}: {exc.msg.strip()} "
                               "Expected namespace/name or hf://namespace/name@revision.") from None
     if uri.type != "model":
         raise HubPublishError(f"{ref} names a {uri.type} repo; from_pretrained loads model repos: hf://namespace/name.")

@@ -411,9 +411,9 @@ def test_parse_repo_ref_follows_huggingface_hubs_hf_uri_grammar():
         ("hf://o/n@v1/sub/file.h5", r"^hf://o/n@v1/sub/file\.h5 names 'sub/file\.h5' inside revision 'v1'; a model is the whole repo: "
                                     r"hf://namespace/name@revision \(write a '/' in a branch name as %2F\)\.$"),
         ("hf://datasets/o/n", r"^hf://datasets/o/n names a dataset repo; from_pretrained loads model repos: hf://namespace/name\.$"),
-        ("hf://o", r"^'hf://o' is not a valid Hub model reference: .+ Expected namespace/name or hf://namespace/name@revision\.$"),
-        ("hf://o--x/n", r"^'hf://o--x/n' is not a valid Hub model reference: .*--.* Expected namespace/name"),
-        ("hf://@v1", r"^'hf://@v1' is not a valid Hub model reference: "),
+        ("hf://o", r"^invalid repo id 'hf://o': .+ Expected namespace/name or hf://namespace/name@revision\.$"),
+        ("hf://o--x/n", r"^invalid repo id 'hf://o--x/n': .*--.* Expected namespace/name"),
+        ("hf://@v1", r"^invalid repo id 'hf://@v1': "),
     ],
 )
 def test_a_bad_hf_reference_is_one_clear_line(ref, message):
