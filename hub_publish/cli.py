@@ -16,6 +16,7 @@ import click
 
 from hub_publish import __version__, constants
 from hub_publish.errors import HubPublishError, HubPublishWarning
+from hub_publish.text import first_line
 
 ZOO = ("MnistModel", "MnistDictModel")
 DATASETS = ("digits", "mnist")
@@ -33,22 +34,13 @@ class _Group(click.Group):
             _fail(f"cannot create a folder at {exc.filename}: it, or a folder above it, is a file, not a folder; "
                   "choose another path")
         except (ValueError, OSError) as exc:
-            _fail(_one_line(exc))
-
-
-def _one_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message, plus the "- reason" lines huggingface_hub lists under it."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    reasons = [line[2:] for line in lines[1:] if line.startswith("- ")]
-    return " ".join([lines[0], *reasons])
+            _fail(first_line(exc, reasons=True))
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
     """hub-publish's own warnings are one line on stderr ("warning: ..."), without Python's source echo."""
     if issubclass(category, HubPublishWarning):
-        click.echo(f"warning: {str(message).strip().splitlines()[0]}", err=True)
+        click.echo(f"warning: {first_line(message)}", err=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -208,7 +200,7 @@ def _model_from_source(source: str, trusted: tuple[str, ...]) -> Any:
         try:
             return keras.saving.load_model(path, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable .keras file is one line
-            raise HubPublishError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+            raise HubPublishError(f"cannot load {path}: {first_line(exc)}") from None
     if path.is_dir():
         from hub_publish.loading import from_pretrained
 

@@ -138,6 +138,10 @@ DEFAULT_MAX_UPLOAD_BYTES: int | None = _positive_int_setting(ENV_MAX_UPLOAD, 5 *
 
 # The public Hub; pushes to any other endpoint disable Xet (see docs/hub.md).
 PUBLIC_HUB_ENDPOINT = "https://huggingface.co"
+# Shapes of the Hub's hashes (hub_publish.text.is_commit_sha / is_sha256 test them; the server's
+# request schemas use the patterns). Lowercase hex, as git, the Hub and huggingface_hub write them.
+COMMIT_SHA_PATTERN = r"[0-9a-f]{40}"  # a git commit id
+SHA256_PATTERN = r"[0-9a-f]{64}"  # a sha256 digest: manifest entries, LFS oids, Xet hashes
 
 # --------------------------------------------------------------------------------------
 # Server

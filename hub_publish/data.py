@@ -27,7 +27,6 @@ from __future__ import annotations
 import numbers
 import operator
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -613,19 +612,6 @@ def _take(x: Any, index: Any) -> Any:
 
 def _fmt_shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _one_line(err: BaseException) -> str:
-    """The first informative line of an exception's message, without terminal escape codes."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("Exception encountered when calling"):
-            continue
-        if line.startswith("Arguments received by"):
-            break
-        return line
-    return type(err).__name__
 
 
 def _check_class_index(positive_class: Any) -> None:

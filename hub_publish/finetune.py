@@ -208,7 +208,7 @@ def finetune(
         data_dir=data_dir,
     )
     training.check_model_fits(base, data, loss=None)
-    target = Path(output_dir) if output_dir is not None else _default_output(src, task, positive_class, data)
+    target = Path(output_dir) if output_dir is not None else _default_output(source, task, positive_class, data)
     overwrite = training.check_output_folder(target, overwrite)  # before training, not after
     cut_at = head_layer or _recorded_head(source) or _default_head(base)
     model, data, details = _new_head(base, data, task, positive_class, cut_at)
@@ -432,8 +432,9 @@ def _majority_baseline(data: "TrainingData", split: str | None, metric: str) -> 
     return {"name": "majority class", "label": label, metric: float(counts[label] / labels.size)}
 
 
-def _default_output(src: str | os.PathLike, task: str, positive_class: Any, data: "TrainingData") -> Path:
-    name = Path(os.fspath(src).split("@")[0].rstrip("/")).name or "model"
+def _default_output(source: "ModelSource", task: str, positive_class: Any, data: "TrainingData") -> Path:
+    # The repo's name (the reference was already parsed by loading), else the folder's.
+    name = (source.repo_id.rpartition("/")[2] if source.repo_id else source.folder.name) or "model"
     if task == TASK_BINARY:
         return DEFAULT_OUTPUT_ROOT / f"{name}-{positive_class}-vs-rest"
     return DEFAULT_OUTPUT_ROOT / f"{name}-{Path(str(data.name)).name or 'data'}"

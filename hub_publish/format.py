@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +31,7 @@ from typing import Any
 
 from hub_publish import constants, verify_cache
 from hub_publish.errors import IntegrityError, ModelFolderError
+from hub_publish.text import is_sha256
 
 CONFIG_FILE = constants.CONFIG_FILE
 METADATA_FILE = constants.METADATA_FILE
@@ -62,7 +63,6 @@ def read_by_loading(names: Iterable[str]) -> list[str]:
         or name.startswith(ASSETS_DIR + "/")
     ]
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Deeper JSON than this is not a model config (a nested model adds ~6 levels); refusing it keeps
 # every recursive walk over a config (ours and Keras') far from Python's recursion limit.
 MAX_JSON_DEPTH = 200
@@ -204,7 +204,7 @@ def _parse_files(value: Any, where: str) -> dict[str, FileRecord]:
         _require(is_inside_name(name), where, f"it names a file outside the folder ({name!r})")
         _require(isinstance(record, Mapping), where, f"the record of {name!r} is not an object")
         sha, size = record.get(constants.META_SHA256), record.get(constants.META_SIZE)
-        _require(isinstance(sha, str) and bool(_SHA256.match(sha)), where, f"the sha256 of {name!r} is not a hex digest")
+        _require(is_sha256(sha), where, f"the sha256 of {name!r} is not a hex digest")
         _require(isinstance(size, int) and not isinstance(size, bool) and size >= 0, where, f"the size of {name!r} is not a byte count")
         files[name] = FileRecord(sha, size)
     return files
@@ -303,10 +303,77 @@ def read_metadata(folder: str | os.PathLike) -> Metadata:
     return Metadata.from_dict(data, where=f"{METADATA_FILE} in {folder}")
 
 
-def write_json(path: str | os.PathLike, value: Any, default: Any = None) -> None:
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as indented JSON; numpy / backend numbers and arrays in it go through `json_safe`."""
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=default)
+        json.dump(value, f, indent=2, default=_json_default)
         f.write("\n")
+
+
+def custom_objects(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(registered name, module) of every non-Keras class a Keras config names, nested ones included.
+
+    A Keras-serialized object is a mapping with ``class_name`` and ``config``; it is custom when it
+    has a ``registered_name`` or a ``module`` outside Keras and ``builtins``. Saving refuses the
+    unregistered ones; loading imports only the trusted ones. Walked without recursion (a config may
+    be deep).
+
+    Returns:
+        ``(registered_name or class_name, module)`` pairs; module is None when the config names none.
+    """
+    found: list[tuple[str, Any]] = []
+    stack: list[Any] = [config.get("config", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if "class_name" in node and "config" in node and isinstance(node.get("class_name"), str):
+                module = node.get("module")
+                if node.get("registered_name") is not None or module is not None:
+                    if not (isinstance(module, str) and (module == "builtins" or module == "keras" or module.startswith("keras."))):
+                        found.append((str(node.get("registered_name") or node["class_name"]), module))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def json_safe(value: Any, *, finite: bool = True) -> Any:
+    """Plain JSON values for what hub-publish records (configs, training records, histories).
+
+    Mappings get string keys and tuples become lists; numpy, TensorFlow, JAX and PyTorch numbers
+    and arrays become Python numbers and lists (their ``tolist``, else ``float``), integers staying
+    integers; anything else becomes its ``str``.
+
+    Args:
+        value: What to convert (not modified).
+        finite: NaN and infinities become ``None``: strict JSON has no such numbers, and a training
+            record's diverged loss must not make metadata.json unreadable for the Hub.
+
+    Returns:
+        A value ``json.dumps`` writes without a ``default``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, finite=finite) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, finite=finite) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if not isinstance(value, float) and hasattr(value, "tolist"):  # numpy, JAX, PyTorch scalars and arrays
+        return json_safe(value.tolist(), finite=finite)
+    try:
+        number = float(value)  # TensorFlow tensors, Python floats, ...
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer() and "int" in type(value).__name__.lower():
+        return int(number)
+    return number if math.isfinite(number) or not finite else None
+
+
+def _json_default(value: Any) -> Any:
+    """``json.dump``'s hook for what is no JSON type; NaN stays NaN there, as Keras' own configs write it."""
+    return json_safe(value, finite=False)
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -394,7 +461,7 @@ def save_assets(model: Any, folder: str | os.PathLike) -> list[str]:
 
 def load_assets(model: Any, folder: str | os.PathLike) -> None:
     """Read ``folder/assets`` back into the model's layers (the twin of `save_assets`)."""
-    from keras.src.saving import saving_lib
+    from keras.src.saving import saving_lib  # no public call reads only the assets (see save_assets)
 
     store = saving_lib.DiskIOStore(str(Path(folder) / ASSETS_DIR), mode="r")
     saving_lib._load_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())

@@ -19,6 +19,7 @@ from pathlib import Path
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
 from hub_publish.errors import HubPublishError
+from hub_publish.text import first_line
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -96,7 +97,7 @@ def download_snapshot(
             from hub_publish.errors import HubPublishWarning
 
             warnings.warn(
-                f"the Hub refused access to {repo_id} ({_first_line(refused)}); using the copy in the local cache, which "
+                f"the Hub refused access to {repo_id} ({first_line(refused)}); using the copy in the local cache, which "
                 "may be out of date: pass a valid token (--token / token= / HF_TOKEN) to check for updates.",
                 HubPublishWarning,
                 stacklevel=3,
@@ -208,14 +209,14 @@ def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
     except errors.RevisionNotFoundError:
         raise HubPublishError(f"revision {revision!r} not found in {repo_id}; use a branch, tag or commit sha that exists.") from None
     except errors.RemoteEntryNotFoundError as exc:
-        raise HubPublishError(f"a file is missing from {where}: {_first_line(exc)}") from None
+        raise HubPublishError(f"a file is missing from {where}: {first_line(exc)}") from None
     except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError):
         raise HubPublishError(
             f"{where} is not in the local cache and the Hub cannot be used (offline mode or no connection); "
             "load it once while online, or unset HF_HUB_OFFLINE."
         ) from None
     except errors.HFValidationError as exc:
-        raise HubPublishError(f"invalid repo id or revision for {where}: {_first_line(exc)}") from None
+        raise HubPublishError(f"invalid repo id or revision for {where}: {first_line(exc)}") from None
     except errors.HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         hint = {
@@ -225,9 +226,9 @@ def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
             412: "the branch moved meanwhile; pull and push again",
             413: "the upload is larger than the server allows",
         }.get(status, "the Hub refused the request")
-        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {_first_line(exc)})") from None
+        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc)})") from None
     except _transport_errors() as exc:
-        raise HubPublishError(f"cannot reach the Hub for {where}: {_first_line(exc)}; check HF_ENDPOINT and the network.") from None
+        raise HubPublishError(f"cannot reach the Hub for {where}: {first_line(exc)}; check HF_ENDPOINT and the network.") from None
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -238,8 +239,3 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
         return (ConnectionError, httpx2.TransportError)
     except ImportError:  # pragma: no cover
         return (ConnectionError,)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -57,13 +57,30 @@ PIPELINE_TAGS: frozenset[str] = frozenset(
 )
 """The Hub's tasks (``pipeline_tag`` values)."""
 
-# huggingface_hub's validate_repo_id rule for one id (namespace/name, no revision).
-_REPO_ID = re.compile(r"^(?!.*(?:--|\.\.))[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+# The Hub's rule for a namespace or repo name, one home for the embedded server (which refuses
+# such names with these words) and the card checks. huggingface_hub's validate_repo_id mirrors it on
+# the client (and loading uses it through parse_hf_uri), but also takes a bare name without a
+# namespace and names ending in ".git": a published repo id always has both parts.
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]{1,96}")
+
+
+def repo_name_problem(name: Any) -> str | None:
+    """What makes ``name`` no valid namespace or repo name on the Hub, or None when it is valid."""
+    if not isinstance(name, str) or not _NAME_CHARS.fullmatch(name):
+        return "use 1 to 96 characters among letters, digits, '-', '_' and '.'."
+    if "--" in name or ".." in name:
+        return "'--' and '..' are forbidden."
+    if name[0] in "-." or name[-1] in "-.":
+        return "it cannot start or end with '-' or '.'."
+    if name.endswith(".git"):
+        return "it cannot end with '.git'."
+    return None
 
 
 def is_repo_id(value: Any) -> bool:
     """Whether ``value`` is a Hub model repo id (``namespace/name``, no revision, no URL)."""
-    return isinstance(value, str) and bool(_REPO_ID.match(value)) and not value.endswith((".", "-"))
+    parts = value.split("/") if isinstance(value, str) else []
+    return len(parts) == 2 and all(repo_name_problem(part) is None for part in parts)
 
 
 def license_problems(data: Mapping[str, Any], *, required: bool) -> list[str]:

@@ -37,6 +37,7 @@ from hub_publish.errors import (
     UnknownLayersError,
     UnsafeModelError,
 )
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -54,8 +55,6 @@ class ModelSource:
 
 
 _SOURCES: "weakref.WeakKeyDictionary[Any, ModelSource]" = weakref.WeakKeyDictionary()
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def from_pretrained(
@@ -246,7 +245,7 @@ def _load_assets(model: "keras.Model", folder: Path, metadata: fmt.Metadata) -> 
     try:
         fmt.load_assets(model, folder)
     except (ValueError, OSError, KeyError, TypeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise ModelFolderError(f"cannot load the assets in {folder} into the model: {message}") from None
 
 
@@ -259,10 +258,47 @@ def source_of(model: Any) -> ModelSource | None:
 
 
 def parse_repo_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``hf://namespace/name[@revision]`` (or ``namespace/name[@revision]``) into id and revision."""
-    body = ref[len("hf://") :] if ref.startswith("hf://") else ref
-    repo_id, _, rev = body.partition("@")
-    return repo_id.strip("/"), (rev or None)
+    """Split ``hf://namespace/name[@revision]`` (or ``namespace/name[@revision]``) into repo id and revision.
+
+    huggingface_hub's `parse_hf_uri` reads the reference, with the grammar its and Keras' ``hf://``
+    paths share: ``@refs/pr/1`` is one revision, a trailing ``/`` names no path, a branch holding a
+    ``/`` is written ``%2F``. This adds what loading a model asks of it: a model repo, no path inside.
+
+    Returns:
+        ``(repo_id, revision)``; revision is None when the reference names none (``o/n`` or ``o/n@``).
+
+    Raises:
+        HubPublishError: The reference is not ``[hf://]namespace/name[@revision][/]``.
+    """
+    from huggingface_hub import parse_hf_uri
+    from huggingface_hub.errors import HfUriError
+
+    body = ref.removeprefix("hf://").rstrip("/")
+    body = body.removesuffix("@")  # "o/n@": no revision named
+    try:
+        uri = parse_hf_uri("hf://" + body)
+    except HfUriError as exc:
+        raise HubPublishError(f"invalid repo id {ref!r}: {exc.msg.strip()} "
+                              "Expected namespace/name or hf://namespace/name@revision.") from None
+    if uri.type != "model":
+        raise HubPublishError(f"{ref} names a {uri.type} repo; from_pretrained loads model repos: hf://namespace/name.")
+    if uri.path_in_repo and uri.revision is None:
+        raise HubPublishError(f"{body!r} is not a valid Hub repo id; expected 'namespace/name'.")
+    if uri.path_in_repo:
+        raise HubPublishError(
+            f"{ref} names {uri.path_in_repo!r} inside revision {uri.revision!r}; a model is the whole repo: "
+            "hf://namespace/name@revision (write a '/' in a branch name as %2F)."
+        )
+    return uri.id, uri.revision
+
+
+def _looks_like_repo_id(ref: str) -> bool:
+    """Whether a string that is no existing path reads as ``namespace/name[@revision]`` (else: a missing folder)."""
+    try:
+        parse_repo_ref(ref)
+    except HubPublishError:
+        return False
+    return True
 
 
 def _resolve(
@@ -281,14 +317,12 @@ def _resolve(
         path = Path(ref).expanduser()
         if path.is_dir():
             return ModelSource(folder=path.resolve())
-        if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _REPO_ID.match(ref.split("@")[0]):
+        if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _looks_like_repo_id(ref):
             raise ModelFolderError(f"no model folder at {ref}; pass an existing folder or a Hub repo id such as 'org/name'.")
     repo_id, ref_revision = parse_repo_ref(ref)
     if ref_revision and revision and ref_revision != revision:
         raise HubPublishError(f"{ref} names revision {ref_revision!r} but revision={revision!r} was passed; give one.")
     revision = revision or ref_revision
-    if not _REPO_ID.match(repo_id):
-        raise HubPublishError(f"{repo_id!r} is not a valid Hub repo id; expected 'namespace/name'.")
     from hub_publish.hub import download_snapshot
 
     folder, commit = download_snapshot(
@@ -407,7 +441,7 @@ def _deserialize(config: Mapping[str, Any], *, compile: bool, what: str) -> "ker
         with SafeModeScope(True):
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - a garbled config can make Keras raise anything; one line for all
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
             raise UnsafeModelError(
                 f"{what} holds Python code (such as a Lambda layer with bytecode) and loading it would run that code; "
@@ -448,20 +482,8 @@ def _import_trusted_layers(config: Mapping[str, Any], trusted: tuple[str, ...]) 
 
 
 def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(registered name, module) of the non-Keras objects named in a config, walked without recursion."""
-    found = []
-    stack: list[Any] = [config.get("config", {})]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            module = node.get("module")
-            if isinstance(module, str) and isinstance(node.get("class_name"), str) and "config" in node:
-                if not (module == "keras" or module.startswith("keras.") or module == "builtins"):
-                    found.append((str(node.get("registered_name") or node["class_name"]), module))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    """(registered name, module) of the non-Keras objects a config names with a module (see `format.custom_objects`)."""
+    return [(name, module) for name, module in fmt.custom_objects(config) if isinstance(module, str)]
 
 
 def _check_known_layers(config: Mapping[str, Any]) -> None:
@@ -489,5 +511,5 @@ def _load_weights(model: "keras.Model", weights: Path) -> None:
     try:
         model.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         raise ModelFolderError(f"cannot load {weights.name} into the model: {message}") from None

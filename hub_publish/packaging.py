@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants, format as fmt
 from hub_publish.errors import HubPublishError
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -116,8 +116,8 @@ def save_pretrained(
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        fmt.write_json(tmp / constants.CONFIG_FILE, config, default=_json_default)
-        fmt.write_json(tmp / constants.GRAPH_FILE, _graph_config(model), default=_json_default)
+        fmt.write_json(tmp / constants.CONFIG_FILE, config)
+        fmt.write_json(tmp / constants.GRAPH_FILE, _graph_config(model))
         files = [constants.CONFIG_FILE, constants.GRAPH_FILE]
         files += _save_weights(model, tmp, include_optimizer=include_optimizer, max_shard_size=max_shard_size)
         files += _save_assets(model, tmp)
@@ -127,7 +127,7 @@ def save_pretrained(
             shutil.copyfile(src, tmp / name)
             files.append(Path(name).as_posix())
         metadata = _metadata(model, config, tmp, files, training_record, base_model, names)
-        fmt.write_json(tmp / constants.METADATA_FILE, metadata, default=_json_default)
+        fmt.write_json(tmp / constants.METADATA_FILE, metadata)
         if card:
             from model_cards import write_card
 
@@ -171,7 +171,7 @@ def _check_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
         raise HubPublishError(f"expected a keras.Model, got {type(model).__name__}.")
     if isinstance(model, keras.Sequential):
-        if not model.built or not getattr(model, "_functional", None):
+        if not is_graph_model(model):
             raise HubPublishError(
                 f"the Sequential model {model.name!r} has no input shape yet; start it with keras.Input(shape=...) "
                 "(or call model.build(input_shape)) before saving."
@@ -188,12 +188,33 @@ def _check_model(model: Any) -> None:
 def is_graph_model(model: Any) -> bool:
     """Whether ``model`` is a Keras model with a layer graph (functional, functional subclass, built Sequential)."""
     import keras
-    # Keras exports no public name for the class of graph models; every one of them is a Functional.
-    from keras.src.models.functional import Functional
 
     if isinstance(model, keras.Sequential):
-        return bool(model.built and getattr(model, "_functional", None))
+        return is_built_sequential(model)
+    return is_functional(model)
+
+
+def is_functional(model: Any) -> bool:
+    """Whether ``model`` is a Keras functional model: ``keras.Model(inputs, outputs)``, a functional
+    subclass (Keras makes ``Functional`` one of its bases) or the class-free graph. Not a Sequential."""
+    # Keras 3 exports no public name for this class (keras.Model(inputs, outputs) returns an instance
+    # of it; keras.Functional / keras.models.Functional do not exist): this is the one place reading it.
+    from keras.src.models.functional import Functional
+
     return isinstance(model, Functional)
+
+
+def is_built_sequential(model: Any) -> bool:
+    """Whether ``model`` is a ``keras.Sequential`` whose layer graph exists (it knows its input shape)."""
+    import keras
+
+    if not isinstance(model, keras.Sequential) or not model.built:
+        return False
+    try:
+        model.inputs  # Keras' public test: a Sequential without a graph raises AttributeError here
+    except AttributeError:
+        return False
+    return True
 
 
 def check_target(save_directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -262,7 +283,7 @@ def check_loadable(model: "keras.Model", config: Mapping[str, Any] | None = None
             f"it; move it into a module (e.g. my_models.py) and register it with "
             f"@keras.saving.register_keras_serializable(package=...)."
         )
-    for name, module in _custom_objects(config):
+    for name, module in fmt.custom_objects(config):
         if module is None or module == "__main__":
             raise HubPublishError(
                 f"{name} is defined in __main__ (a script or notebook), so no other program can import it; move it into a "
@@ -284,7 +305,7 @@ def check_loadable(model: "keras.Model", config: Mapping[str, Any] | None = None
             )
     # Rebuilding costs a second copy of the weights in memory, so it is done only where user code
     # decides what the config holds: a class or layer outside Keras and the well-kept Keras libraries.
-    user_code = [m for _, m in _custom_objects(config) if not _is_library(m)]
+    user_code = [m for _, m in fmt.custom_objects(config) if not _is_library(m)]
     if user_code or not _is_library(cls.__module__):
         _check_rebuilds(model, config)
 
@@ -294,24 +315,6 @@ _LIBRARIES = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # the packages Ker
 
 def _is_library(module: str | None) -> bool:
     return bool(module) and str(module).split(".", 1)[0] in _LIBRARIES
-
-
-def _custom_objects(config: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """(registered name, module) of every non-Keras class named in a config (walked without recursion)."""
-    found: list[tuple[str, str | None]] = []
-    stack: list[Any] = [config.get("config", {})]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            if "class_name" in node and "config" in node and isinstance(node.get("class_name"), str):
-                module = node.get("module")
-                if node.get("registered_name") is not None or module is not None:
-                    if not (isinstance(module, str) and (module == "builtins" or module == "keras" or module.startswith("keras."))):
-                        found.append((str(node.get("registered_name") or node["class_name"]), module))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 def _check_rebuilds(model: "keras.Model", config: Mapping[str, Any]) -> None:
@@ -326,7 +329,7 @@ def _check_rebuilds(model: "keras.Model", config: Mapping[str, Any]) -> None:
         with keras.saving.custom_object_scope({}):
             rebuilt = keras.saving.deserialize_keras_object(clean, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any failure here is a model that cannot be loaded back
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
             # Python code (a Lambda with bytecode, a pickled torch module, ...): rebuilding it would
             # run that code, and the loader refuses it with UnsafeModelError unless the user opts
@@ -443,7 +446,7 @@ def _metadata(
         constants.META_LIBRARY_VERSIONS: _versions.library_versions(),
     }
     if training_record is not None:
-        ours[constants.META_TRAINING] = json.loads(json.dumps(training_record, default=_json_default))
+        ours[constants.META_TRAINING] = fmt.json_safe(training_record, finite=False)
     if base_model is not None:
         ours[constants.META_BASE_MODEL] = dict(base_model)
     metadata = fmt.Metadata(
@@ -477,18 +480,6 @@ def _head_layer(model: "keras.Model") -> str | None:
 def _check_extra_name(name: str) -> None:
     if not fmt.is_inside_name(Path(name).as_posix()):
         raise HubPublishError(f"extra file name {name!r} must be a relative path inside the folder.")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy / backend scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    fmt.write_json(path, value, default=_json_default)
 
 
 def _owned(name: str, old_files: Iterable[str]) -> bool:

@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from hub_publish import constants
 from hub_publish.errors import SurgeryError
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-    from keras.src.ops.node import Node
+    from keras.src.ops.node import Node  # a type hint only: Keras exports no name for a graph node
 
 #: A new head: a number of units, a Dense spec ``{"units", "activation", "name", ...}``, or a layer.
 HeadSpec = Union[int, Mapping[str, Any], "keras.layers.Layer"]
@@ -328,17 +329,18 @@ def _as_functional(model: Any) -> Any:
     """A built Sequential as the Functional over the same layers (surgery walks a functional graph)."""
     import keras
 
-    if isinstance(model, keras.Sequential) and model.built and getattr(model, "_functional", None):
+    from hub_publish.packaging import is_built_sequential
+
+    if is_built_sequential(model):
         ins, outs = model.inputs, model.outputs
         return keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=model.name)
     return model
 
 
 def _check_functional(model: Any) -> None:
-    import keras
-    from keras.src.models.functional import Functional  # the class of every functional model
+    from hub_publish.packaging import is_functional
 
-    if not isinstance(model, keras.Model) or not isinstance(model, Functional):
+    if not is_functional(model):
         raise SurgeryError(
             f"surgery needs a Keras functional model (a layer graph); got {type(model).__name__}: build it with "
             "keras.Model(inputs, outputs) or a functional subclass"
@@ -425,7 +427,7 @@ def _build_head(spec: HeadSpec, *, activation: str | None = None, name: str | No
     try:
         return keras.layers.Dense(**config)
     except (TypeError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         raise SurgeryError(f"invalid head spec {spec!r}: {message}") from None
 
 
@@ -475,7 +477,7 @@ def _call_head(head: "keras.layers.Layer", cut: list[Any], at: str) -> Any:
     try:
         return head(features)
     except (TypeError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise SurgeryError(
             f"the new head {head.name!r} cannot take the {len(cut)} tensor(s) layer {at!r} received: {message}"
         ) from None

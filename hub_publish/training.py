@@ -75,6 +75,8 @@ from hub_publish.data import (
 )
 from hub_publish.errors import DataError, HubPublishError
 from hub_publish.user_data import prepare_data
+from hub_publish.format import json_safe
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -300,8 +302,6 @@ def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAU
     import keras
     import numpy as np
 
-    from hub_publish.data import _one_line
-
     outputs = model.outputs
     if data.sample is None:
         return
@@ -318,7 +318,7 @@ def check_model_fits(model: "keras.Model", data: TrainingData, loss: Any = DEFAU
     try:
         model.compute_output_spec(symbolic)
     except Exception as err:  # noqa: BLE001  (Keras and the backends raise many kinds; the message is kept)
-        raise DataError(f"the model {model.name!r} cannot take the data {data.name!r}: {_one_line(err)}") from None
+        raise DataError(f"the model {model.name!r} cannot take the data {data.name!r}: {first_line(err)}") from None
     units = outputs[0].shape[-1] if len(outputs) == 1 else None
     loss_name = loss if isinstance(loss, str) else getattr(loss, "name", "")
     if units is None or loss_name != "sparse_categorical_crossentropy":
@@ -413,13 +413,13 @@ def training_record(
         constants.TRAIN_BATCH_SIZE: data.batch_size,
         constants.TRAIN_STEPS_PER_EPOCH: data.steps_per_epoch,
         constants.TRAIN_OPTIMIZER: type(model.optimizer).__name__,
-        constants.TRAIN_OPTIMIZER_CONFIG: _json_safe(model.optimizer.get_config()),
+        constants.TRAIN_OPTIMIZER_CONFIG: json_safe(model.optimizer.get_config()),
         constants.TRAIN_LOSS: loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__),
         constants.TRAIN_METRICS: [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in metrics],
         constants.TRAIN_CALLBACKS: [type(c).__name__ for c in callbacks],
-        constants.TRAIN_HISTORY: _json_safe(history),
-        constants.TRAIN_VALIDATION_METRICS: _json_safe(validation),
-        constants.TRAIN_TEST_METRICS: _json_safe(test_metrics),
+        constants.TRAIN_HISTORY: json_safe(history),
+        constants.TRAIN_VALIDATION_METRICS: json_safe(validation),
+        constants.TRAIN_TEST_METRICS: json_safe(test_metrics),
         constants.TRAIN_WALL_TIME: round(wall_time, 3),
         constants.TRAIN_HARDWARE: _hardware(),
         constants.TRAIN_BACKEND: keras.config.backend(),
@@ -616,22 +616,3 @@ def _distribution(strategy: Any = None) -> str | dict[str, Any] | None:
         }
     distribution = keras.distribution.distribution()
     return None if distribution is None else type(distribution).__name__
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON types for nested configs / histories (numpy and backend scalars to float/int)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if number.is_integer() and "int" in type(value).__name__.lower():
-        return int(number)
-    return number if math.isfinite(number) else None

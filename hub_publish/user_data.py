@@ -56,13 +56,13 @@ from hub_publish.data import (
     _check_positive_int,
     _first_array,
     _MappedPyDataset,
-    _one_line,
     _take,
     check_input_shape,
     eval_batch_size,
     load_dataset,
 )
 from hub_publish.errors import DataError
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -489,7 +489,7 @@ def _image_size(folder: Path, spec: InputSpec | None, image_size: Any) -> tuple[
     try:
         width, height = keras.utils.load_img(first).size
     except Exception as err:  # noqa: BLE001  (PIL raises many kinds)
-        raise DataError(f"cannot read the image {first}: {_one_line(err)}") from None
+        raise DataError(f"cannot read the image {first}: {first_line(err)}") from None
     return int(height), int(width)
 
 
@@ -504,7 +504,7 @@ def _image_dataset(folder: Path, batch_size: int, options: dict, share: float | 
             shuffle=True, verbose=False, **options, **subset,
         )
     except (ValueError, OSError) as err:
-        raise DataError(f"cannot read the image folder {folder}: {_one_line(err)}") from None
+        raise DataError(f"cannot read the image folder {folder}: {first_line(err)}") from None
     return result if share else (result, None)
 
 

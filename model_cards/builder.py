@@ -239,8 +239,8 @@ def template_context(
     outputs = [_describe_tensor(spec) for spec in ours.get(constants.META_OUTPUTS, [])]
     head = ours.get(constants.META_HEAD_LAYER)
     head_activation, head_units = _head(model, head)
-    is_image = any(len(spec.get("shape", [])) == 4 for spec in ours.get(constants.META_INPUTS, []))
-    is_image_classifier = bool(is_image and head and len(outputs) == 1 and len(outputs[0]["shape"]) == 2)
+    is_image = _has_image_input(ours)
+    is_image_classifier = is_image_classifier_metadata(ours)
     dataset = _dataset(training)
     saved = str(metadata.get(constants.META_DATE_SAVED) or "")
     is_subclass = class_name not in ("Functional", "Model", "Sequential")
@@ -348,6 +348,27 @@ def _tags(context: Mapping[str, Any]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- body facts
+
+
+def _has_image_input(ours: Mapping[str, Any]) -> bool:
+    """An input of rank 4: (batch, height, width, channels)."""
+    return any(len(spec.get("shape", [])) == 4 for spec in ours.get(constants.META_INPUTS) or [])
+
+
+def is_image_classifier_metadata(ours: Mapping[str, Any]) -> bool:
+    """Whether hub-publish's metadata (``metadata.json``'s ``hub_publish`` object) describes an image
+    classifier: an image input, a known head layer and one output of rank 2 (batch, classes).
+
+    The card builder picks the image-classifier template and ``pipeline_tag`` with it; `check_card`
+    asks such a card for that ``pipeline_tag``.
+    """
+    outputs = ours.get(constants.META_OUTPUTS) or []
+    return bool(
+        _has_image_input(ours)
+        and ours.get(constants.META_HEAD_LAYER)
+        and len(outputs) == 1
+        and len(outputs[0].get("shape", [])) == 2
+    )
 
 
 def _describe_tensor(spec: Mapping[str, Any]) -> dict[str, Any]:

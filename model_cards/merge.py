@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.remote_file import read_remote_text
 from model_cards import blocks
 from model_cards.builder import card_from_text, citation_name
 from model_cards.stamps import body_sha256, metadata_sha256, stamp  # noqa: F401  (public here too)
@@ -199,28 +199,21 @@ def sync_card_with_hub(
     Raises:
         huggingface_hub errors: Other than "no README.md / no such branch" (the caller maps them).
     """
-    from huggingface_hub import ModelCard, hf_hub_download
+    from huggingface_hub import ModelCard
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
     path = Path(folder) / constants.CARD_FILE
     if not path.is_file():
         return NO_CARD
     local = ModelCard.load(path, ignore_metadata_errors=True)
     generated = _fill_repo_id(local, repo_id)
-    with tempfile.TemporaryDirectory(prefix="hub-publish-card-") as cache:
+    text = read_remote_text(api, repo_id, constants.CARD_FILE, revision=revision)
+    remote = None
+    if text is not None:
         try:
-            remote_path = hf_hub_download(
-                repo_id, constants.CARD_FILE, revision=revision, endpoint=api.endpoint, token=api.token, cache_dir=cache
-            )
-        except (EntryNotFoundError, RevisionNotFoundError):
-            remote = None
-        else:
-            try:
-                remote = card_from_text(Path(remote_path).read_text(encoding="utf-8-sig"))
-            except ValueError:  # YAML that is not a mapping: the author's text, metadata unusable
-                text = Path(remote_path).read_text(encoding="utf-8-sig")
-                remote = card_from_text(REGEX_YAML_BLOCK.sub("", text, count=1))
+            remote = card_from_text(text)
+        except ValueError:  # YAML that is not a mapping: the author's text, metadata unusable
+            remote = card_from_text(REGEX_YAML_BLOCK.sub("", text, count=1))
     if remote is None:
         card, outcome = generated, NEW
     else:

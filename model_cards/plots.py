@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub_publish.text import first_line
+
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
@@ -73,7 +75,7 @@ def model_graph(model: "keras.Model", path: str | os.PathLike) -> tuple[Path | N
         )
     except Exception as exc:  # noqa: BLE001  (ImportError for pydot/graphviz, OSError from dot, ...)
         path.unlink(missing_ok=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         return None, f"The layer graph was not drawn: {reason.rstrip('.')}. Install pydot and graphviz, then run `hub-publish card FOLDER`."
     if not path.is_file():  # plot_model prints and returns in notebooks instead of raising
         return None, "The layer graph was not drawn: pydot or graphviz is not installed."

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from hub_publish import constants
 from hub_publish import format as fmt
 from hub_publish.hub_lists import metadata_problems
+from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -139,6 +140,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
     from model_cards import blocks
+    from model_cards.builder import is_image_classifier_metadata
 
     path = Path(folder_or_path)
     if path.is_dir():
@@ -151,7 +153,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     try:
         card = ModelCard.load(path)
     except Exception as exc:  # noqa: BLE001  (yaml errors, ValueError for a bad model-index, ...)
-        return [f"YAML metadata does not parse: {_first_line(exc)}"]
+        return [f"YAML metadata does not parse: {first_line(exc)}"]
     data = card.data.to_dict()
     problems = [f"missing metadata field {field!r}" for field in REQUIRED_FIELDS if not data.get(field)]
     problems += metadata_problems(data, require_license=True)
@@ -159,7 +161,7 @@ def check_card(folder_or_path: str | os.PathLike) -> list[str]:
     ours = metadata[constants.META_ROOT] if metadata is not None else None
     if problem:
         problems.append(problem)
-    if ours is not None and _is_image_classifier(ours) and data.get("pipeline_tag") != "image-classification":
+    if ours is not None and is_image_classifier_metadata(ours) and data.get("pipeline_tag") != "image-classification":
         problems.append("an image classifier needs 'pipeline_tag: image-classification'")
     problems += _model_index_problems(data.get("model-index"))
     if ours is not None:
@@ -208,17 +210,10 @@ def _read_metadata(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     except fmt.MalformedFileError as exc:
         return None, f"metadata.json is malformed: {exc.reason}"
     except (OSError, fmt.ModelFolderError) as exc:
-        return None, f"metadata.json is malformed: cannot be read ({_first_line(exc)})"
+        return None, f"metadata.json is malformed: cannot be read ({first_line(exc)})"
     if not metadata.is_hub_publish:
         return None, f"metadata.json is malformed: {constants.META_ROOT!r} is not an object"
     return metadata.to_dict(), None
-
-
-def _is_image_classifier(ours: Mapping[str, Any]) -> bool:
-    inputs = ours.get(constants.META_INPUTS) or []
-    outputs = ours.get(constants.META_OUTPUTS) or []
-    image = any(len(spec.get("shape", [])) == 4 for spec in inputs)
-    return bool(image and ours.get(constants.META_HEAD_LAYER) and len(outputs) == 1 and len(outputs[0].get("shape", [])) == 2)
 
 
 def _stale_metrics(card: Any, ours: Mapping[str, Any]) -> list[str]:
@@ -345,8 +340,3 @@ def _image_problems(body: str, folder: Path) -> list[str]:
         elif not target.is_file():
             problems.append(f"referenced image {ref!r} is not in the folder")
     return problems
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -126,7 +126,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", (
         "hub_publish", "hub_publish.constants", "hub_publish.errors", "hub_publish.text",
         "hub_publish.hub_lists", "hub_publish._versions", "hub_publish.verify_cache",
-        "hub_publish.remote_file",  # branch "rules": one throw-away-cache read of a Hub file, below the cards
+        "hub_publish.remote_file",  # one throw-away-cache read of a Hub file, below the cards
     )),
     ("format", ("hub_publish.format",)),
     # The embedded Hub server: only the ground and the format below it (and itself).
@@ -141,7 +141,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "hub_publish.training", "hub_publish.user_data", "hub_publish.data", "hub_publish.finetune",
         "hub_publish.surgery", "hub_publish.inspection", "hub_publish.quickstart",
     )),
-    ("cli", ("hub_publish.cli", "hub_publish.__main__")),
+    # server/__main__.py is `python -m hub_publish.server`: a call of `hub-publish serve`, so it
+    # belongs with the command line, not with the server it starts.
+    ("cli", ("hub_publish.cli", "hub_publish.__main__", "hub_publish.server.__main__")),
 ]
 
 

@@ -139,24 +139,6 @@ def test_train_and_package_stores_the_record(tmp_path):
     assert (path / constants.WEIGHTS_FILE).is_file()
 
 
-def test_script_trains_and_packages(tmp_path, capsys):
-    from importlib.util import module_from_spec, spec_from_file_location
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_mnist.py"
-    spec = spec_from_file_location("train_mnist", script)
-    module = module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    assert module.main([str(tmp_path / "out"), "--epochs", "1", "--verbose", "0"]) == 0
-    out = capsys.readouterr().out
-    assert str(tmp_path / "out") in out and "test accuracy:" in out
-    assert (tmp_path / "out" / constants.METADATA_FILE).is_file()
-
-    assert module.main([str(tmp_path / "bad"), "--batch-size", "0"]) == 1
-    assert "batch_size must be a positive integer" in capsys.readouterr().err
-
-
 def test_bench_training_quick_mode_runs(tmp_path, capsys):
     """scripts/bench_training.py prints min/median per side and the ratio, and writes JSON (no timing asserted)."""
     from importlib.util import module_from_spec, spec_from_file_location

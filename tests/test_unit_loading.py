@@ -397,6 +397,39 @@ def test_parse_repo_ref():
     assert parse_repo_ref("hf://alice/m@refs/pr/1") == ("alice/m", "refs/pr/1")
 
 
+def test_parse_repo_ref_follows_huggingface_hubs_hf_uri_grammar():
+    # A trailing "/" after the revision names no path (partition("@") once gave the revision "v1/").
+    assert parse_repo_ref("hf://o/n@v1/") == ("o/n", "v1")
+    assert parse_repo_ref("hf://o/n@refs/pr/1/") == ("o/n", "refs/pr/1")
+    assert parse_repo_ref("hf://o/n@feature%2Fx") == ("o/n", "feature/x")  # a branch holding a "/"
+    assert parse_repo_ref("o/n@0123456789abcdef0123456789abcdef01234567") == ("o/n", "0123456789abcdef0123456789abcdef01234567")
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("hf://o/n@v1/sub/file.h5", r"^hf://o/n@v1/sub/file\.h5 names 'sub/file\.h5' inside revision 'v1'; a model is the whole repo: "
+                                    r"hf://namespace/name@revision \(write a '/' in a branch name as %2F\)\.$"),
+        ("hf://datasets/o/n", r"^hf://datasets/o/n names a dataset repo; from_pretrained loads model repos: hf://namespace/name\.$"),
+        ("hf://o", r"^invalid repo id 'hf://o': .+ Expected namespace/name or hf://namespace/name@revision\.$"),
+        ("hf://o--x/n", r"^invalid repo id 'hf://o--x/n': .*--.* Expected namespace/name"),
+        ("hf://@v1", r"^invalid repo id 'hf://@v1': "),
+    ],
+)
+def test_a_bad_hf_reference_is_one_clear_line(ref, message):
+    with pytest.raises(HubPublishError, match=message) as info:
+        parse_repo_ref(ref)
+    assert "\n" not in str(info.value)
+    with pytest.raises(HubPublishError, match=message):  # from_pretrained says the same, before any download
+        hub_publish.from_pretrained(ref)
+
+
+def test_a_name_that_is_no_folder_and_no_namespace_name_is_a_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelFolderError, match=r"^no model folder at my-model; pass an existing folder or a Hub repo id"):
+        hub_publish.from_pretrained("my-model")
+
+
 def test_bad_references():
     with pytest.raises(HubPublishError, match=r"^'a/b/c' is not a valid Hub repo id; expected 'namespace/name'\.$"):
         hub_publish.from_pretrained("hf://a/b/c")

@@ -41,7 +41,8 @@ from hub_publish.server.auth import Authorizer
 from hub_publish.server.errors import HubError, RepoNotFound, RevisionNotFound
 from hub_publish.server.storage import Commit, Storage
 from hub_publish.server.validation import validate_repo_id
-from hub_publish.text import human_size
+from hub_publish.hub_lists import is_repo_id
+from hub_publish.text import human_size, is_commit_sha
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -61,8 +62,6 @@ MAX_CARD_BYTES = constants.SERVER_CARD_MAX_BYTES
 
 _LINK_SCHEMES = ("http", "https", "mailto")
 _DATA_IMAGE_RE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def install_preview(app: FastAPI, *, storage: Storage, auth: Authorizer) -> None:
@@ -451,7 +450,7 @@ def _revision_kind(revision: str, refs: dict[str, dict[str, str]], commit_id: st
         return "branch"
     if revision in refs.get("tags", {}):
         return "tag"
-    if _SHA1_RE.match(revision) and revision == commit_id:
+    if is_commit_sha(revision) and revision == commit_id:
         return "commit"
     return "revision"
 
@@ -556,7 +555,7 @@ def _link_href(href: str, file_url: Callable[[str], str], files: set[str] | froz
 
 def _repo_href(value: str) -> str | None:
     """The model page of a repo id named in the card (``base_model``), or None if it is not one."""
-    return f"/{value}" if _REPO_ID_RE.match(value) else None
+    return f"/{value}" if is_repo_id(value) else None
 
 
 def _slugify(text: str) -> str:

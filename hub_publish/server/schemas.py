@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hub_publish import constants
+
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 NonNegative = Annotated[int, Field(ge=0)]
 
@@ -95,7 +97,7 @@ class PathsInfo(Body):
 class CommitHeader(Body):
     summary: str = ""
     description: str = ""
-    parentCommit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")] | None = None
+    parentCommit: Annotated[str, StringConstraints(pattern=f"^{constants.COMMIT_SHA_PATTERN}$")] | None = None
 
 
 class FileOp(Body):

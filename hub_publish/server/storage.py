@@ -52,9 +52,8 @@ from hub_publish.server.errors import (
     Unavailable,
 )
 from hub_publish.server.validation import validate_path, validate_ref_name, validate_repo_id
+from hub_publish.text import is_commit_sha, is_sha256
 
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PR_RE = re.compile(r"^refs/pr/(\d+)$")
 
 # The Hub's default .gitattributes, written by the initial commit of every new repo (as the Hub
@@ -325,12 +324,12 @@ class Storage:
     # ------------------------------------------------------------------ blobs
     def blob_path(self, sha256: str) -> Path:
         """Where the blob of a sha256 lives (it may not exist)."""
-        if not _SHA256_RE.match(sha256):
+        if not is_sha256(sha256):
             raise BadRequest(f"Invalid sha256 {sha256!r}.")
         return self.root / "blobs" / sha256[:2] / sha256
 
     def has_blob(self, sha256: str) -> bool:
-        return _SHA256_RE.match(sha256) is not None and self.blob_path(sha256).is_file()
+        return is_sha256(sha256) and self.blob_path(sha256).is_file()
 
     def blob_size(self, sha256: str) -> int:
         return self.blob_path(sha256).stat().st_size
@@ -397,7 +396,7 @@ class Storage:
     # ------------------------------------------------------------------ xorbs (Xet)
     def xorb_path(self, repo_id: str, xorb_hash: str) -> Path:
         """Where a xorb uploaded for ``repo_id`` lives (xorbs are per repo: never shared by hash)."""
-        if not _SHA256_RE.match(xorb_hash):
+        if not is_sha256(xorb_hash):
             raise BadRequest(f"Invalid xorb hash {xorb_hash!r}.")
         return self._repo_dir(repo_id) / "xorbs" / xorb_hash
 
@@ -542,7 +541,7 @@ class Storage:
                 return refs["heads"][revision]
             if revision in refs["tags"]:
                 return refs["tags"][revision]
-            if _SHA1_RE.match(revision) and (self._repo_dir(repo_id) / "commits" / f"{revision}.json").is_file():
+            if is_commit_sha(revision) and (self._repo_dir(repo_id) / "commits" / f"{revision}.json").is_file():
                 return revision
         raise RevisionNotFound(f"Invalid rev id: {revision}")
 
@@ -588,7 +587,7 @@ class Storage:
     # ------------------------------------------------------------------ commits
     def commit(self, repo_id: str, commit_id: str) -> Commit:
         """Read a commit by id."""
-        if not _SHA1_RE.match(commit_id):
+        if not is_commit_sha(commit_id):
             raise RevisionNotFound(f"Invalid commit id {commit_id!r}.")
         try:
             data = self._read_json(self._repo_dir(repo_id) / "commits" / f"{commit_id}.json")

@@ -1,6 +1,6 @@
 """Name and path rules of the Hub, enforced before anything is stored.
 
-Repo names follow huggingface_hub's ``validate_repo_id`` (utils/_validators.py): ``[A-Za-z0-9._-]``,
+Repo names follow the Hub's rule (`hub_publish.hub_lists.repo_name_problem`, shared with the card checks): ``[A-Za-z0-9._-]``,
 at most 96 characters, no ``--`` or ``..``, not starting or ending with ``-`` or ``.``.
 Paths in a repo are relative POSIX paths without empty, ``.``, ``..`` or ``.git`` segments,
 backslashes or control characters.
@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 from hub_publish.server.errors import BadRequest
+from hub_publish.hub_lists import repo_name_problem
+from hub_publish.text import is_commit_sha
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,96}$")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 _MAX_PATH_LENGTH = 4096
 
@@ -30,16 +31,9 @@ def validate_name(name: str, *, what: str = "repo name") -> str:
     Raises:
         BadRequest: When the name breaks a Hub rule.
     """
-    if not _NAME_RE.match(name):
-        raise BadRequest(
-            f"Invalid {what} {name!r}: use 1 to 96 characters among letters, digits, '-', '_' and '.'."
-        )
-    if "--" in name or ".." in name:
-        raise BadRequest(f"Invalid {what} {name!r}: '--' and '..' are forbidden.")
-    if name[0] in "-." or name[-1] in "-.":
-        raise BadRequest(f"Invalid {what} {name!r}: it cannot start or end with '-' or '.'.")
-    if name.endswith(".git"):
-        raise BadRequest(f"Invalid {what} {name!r}: it cannot end with '.git'.")
+    problem = repo_name_problem(name)
+    if problem is not None:
+        raise BadRequest(f"Invalid {what} {name!r}: {problem}")
     return name
 
 
@@ -115,7 +109,7 @@ def validate_ref_name(name: str, *, what: str = "branch") -> str:
         or name.endswith(("/", ".", ".lock"))
         or "//" in name
         or ".." in name
-        or re.fullmatch(r"[0-9a-f]{40}", name)
+        or is_commit_sha(name)
     ):
         raise BadRequest(f"Invalid {what} name {name!r}.")
     return name
