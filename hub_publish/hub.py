@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
 from hub_publish.errors import HubPublishError
-from hub_publish.text import first_line
+from hub_publish.text import first_line, is_commit_sha
 
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def download_snapshot(
@@ -70,7 +68,7 @@ def download_snapshot(
                 library_version=__version__,
             ))
 
-        if revision is not None and _SHA.match(revision) and not force_download and not cache_only:
+        if revision is not None and is_commit_sha(revision) and not force_download and not cache_only:
             # A commit is immutable: a complete cached snapshot is the answer, without the online
             # path's per-file checks and thread pool (~12 ms, 10% of a small model's load).
             # huggingface_hub can only tell a snapshot is complete when it cached the tree listing;
@@ -102,9 +100,9 @@ def download_snapshot(
                 HubPublishWarning,
                 stacklevel=3,
             )
-            return path, (path.name if _SHA.match(path.name) else None)
+            return path, (path.name if is_commit_sha(path.name) else None)
         path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None)
-        commit = path.name if _SHA.match(path.name) else None
+        commit = path.name if is_commit_sha(path.name) else None
         if for_loading:
             # Weights files metadata.json lists under other names (pinned to the same commit).
             missing = [name for name in _loaded_files(path) if not (path / name).is_file()]
@@ -176,7 +174,7 @@ def _refused_access(repo_id: str, revision: str | None, token: str | bool | None
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors
 
-    if hf_constants.HF_HUB_OFFLINE or (revision and _SHA.match(revision)):
+    if hf_constants.HF_HUB_OFFLINE or (revision and is_commit_sha(revision)):
         return None
     try:
         HfApi(endpoint=endpoint, token=token).repo_info(repo_id, revision=revision, token=token)

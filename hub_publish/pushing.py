@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
+from hub_publish.remote_file import read_remote_bytes
 from hub_publish.errors import HubPublishError, ModelFolderError
 from hub_publish.hub import hub_errors
 
@@ -281,19 +282,9 @@ def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, f
     Keras stamps every save with the time; without this, re-pushing an unchanged model would
     always differ by that one field and create a commit.
     """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
-
-    # A throw-away cache: this comparison must not leave files in the user's HF cache or in /tmp.
-    with tempfile.TemporaryDirectory(prefix="hub-publish-meta-") as cache:
-        try:
-            remote_path = Path(hf_hub_download(
-                repo_id, constants.METADATA_FILE, revision=branch, endpoint=api.endpoint, token=api.token,
-                cache_dir=cache,
-            ))
-        except (EntryNotFoundError, RevisionNotFoundError):
-            return
-        remote_bytes = remote_path.read_bytes()
+    remote_bytes = read_remote_bytes(api, repo_id, constants.METADATA_FILE, revision=branch)
+    if remote_bytes is None:
+        return
     try:
         remote = fmt.parse_metadata(remote_bytes)
     except ModelFolderError:

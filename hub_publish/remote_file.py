@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi
 
 
-def read_remote_text(api: "HfApi", repo_id: str, filename: str, *, revision: str | None = None) -> str | None:
-    """The text of ``filename`` on a branch of a Hub repo, or None when the branch or the file does not exist.
+def read_remote_bytes(api: "HfApi", repo_id: str, filename: str, *, revision: str | None = None) -> bytes | None:
+    """The bytes of ``filename`` on a branch of a Hub repo, or None when the branch or the file does not exist.
 
     Args:
         api: The `HfApi` of the caller (its endpoint and token are used).
@@ -26,7 +26,7 @@ def read_remote_text(api: "HfApi", repo_id: str, filename: str, *, revision: str
         revision: Branch, tag or commit (default: the main branch).
 
     Returns:
-        The file's text (UTF-8; a byte-order mark is dropped), or None.
+        The file's bytes, or None.
 
     Raises:
         huggingface_hub errors: Other than "no such file / no such revision" (the caller maps them).
@@ -41,4 +41,10 @@ def read_remote_text(api: "HfApi", repo_id: str, filename: str, *, revision: str
             )
         except (EntryNotFoundError, RevisionNotFoundError):
             return None
-        return Path(path).read_text(encoding="utf-8-sig")
+        return Path(path).read_bytes()
+
+
+def read_remote_text(api: "HfApi", repo_id: str, filename: str, *, revision: str | None = None) -> str | None:
+    """`read_remote_bytes` as text (UTF-8; a byte-order mark is dropped), or None."""
+    data = read_remote_bytes(api, repo_id, filename, revision=revision)
+    return None if data is None else data.decode("utf-8-sig")
