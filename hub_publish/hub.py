@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
-from hub_publish.errors import HubPublishError, ModelFolderError
+from hub_publish.errors import HubPublishError, ModelFolderError, option
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -180,7 +180,7 @@ def download_snapshot(
         return call(cache_only=cache_only)
 
     refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
-    with _hub_errors(repo_id, revision):
+    with _hub_errors(repo_id, revision, endpoint=endpoint):
         if refused is not None:
             # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
             # or raise the refusal when nothing is cached.
@@ -194,7 +194,7 @@ def download_snapshot(
 
             warnings.warn(
                 f"the Hub refused access to {repo_id} ({_first_line(refused)}); using the copy in the local cache, which "
-                "may be out of date: pass a valid token (--token / token= / HF_TOKEN) to check for updates.",
+                f"may be out of date: pass a valid token ({option('token=', '--token')} or HF_TOKEN) to check for updates.",
                 HubPublishWarning,
                 stacklevel=3,
             )
@@ -248,7 +248,7 @@ def fetch_file(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
-    with _hub_errors(repo_id, commit):
+    with _hub_errors(repo_id, commit, endpoint=endpoint):
         try:
             return Path(hf_hub_download(
                 repo_id, filename, revision=commit, token=token, cache_dir=cache_dir,
@@ -471,8 +471,12 @@ def _xet_for(endpoint: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
-    """Turn huggingface_hub's exceptions into one clear line each."""
+def _hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions into one clear line each.
+
+    ``endpoint`` is the Hub the calls inside use (default: the one a failed request went to, else
+    huggingface_hub's, from HF_ENDPOINT); a message about an unreachable Hub names it.
+    """
     from huggingface_hub import errors
 
     where = f"{repo_id}" + (f"@{revision}" if revision else "")
@@ -483,23 +487,22 @@ def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
     except errors.RepositoryNotFoundError:
         raise HubPublishError(
             f"repo {repo_id} not found (or it is private and the token cannot see it); check the id, the endpoint "
-            "(HF_ENDPOINT) and the token."
+            f"({option('endpoint=', '--endpoint')} / HF_ENDPOINT) and the token."
         ) from None
     except errors.RevisionNotFoundError:
         raise HubPublishError(f"revision {revision!r} not found in {repo_id}; use a branch, tag or commit sha that exists.") from None
     except errors.RemoteEntryNotFoundError as exc:
         raise HubPublishError(f"a file is missing from {where}: {_first_line(exc)}") from None
-    except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError):
-        raise HubPublishError(
-            f"{where} is not in the local cache and the Hub cannot be used (offline mode or no connection); "
-            "load it once while online, or unset HF_HUB_OFFLINE."
-        ) from None
+    except errors.LocalEntryNotFoundError as exc:
+        raise HubPublishError(_not_cached_message(where, exc, endpoint)) from None
+    except errors.OfflineModeIsEnabled:
+        raise HubPublishError(f"{where}: the Hub cannot be used in offline mode (HF_HUB_OFFLINE is set); unset it.") from None
     except errors.HFValidationError as exc:
         raise HubPublishError(f"invalid repo id or revision for {where}: {_first_line(exc)}") from None
     except errors.HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         hint = {
-            401: "the token is missing or invalid: pass --token / token= or set HF_TOKEN",
+            401: f"the token is missing or invalid: pass {option('token=', '--token')} or set HF_TOKEN",
             403: "the token may not write to this namespace",
             409: "conflict",
             412: "the branch moved meanwhile; pull and push again",
@@ -507,7 +510,52 @@ def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
         }.get(status, "the Hub refused the request")
         raise HubPublishError(f"{where}: {hint} (HTTP {status}: {_first_line(exc)})") from None
     except _transport_errors() as exc:
-        raise HubPublishError(f"cannot reach the Hub for {where}: {_first_line(exc)}; check HF_ENDPOINT and the network.") from None
+        raise HubPublishError(
+            f"the Hub at {_endpoint_of(endpoint, exc)} could not be reached for {where} ({_first_line(exc)}); "
+            f"{_check_endpoint()}."
+        ) from None
+
+
+def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) -> str:
+    """Why a snapshot could not be used: huggingface_hub raises the same LocalEntryNotFoundError for
+    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart."""
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import errors
+
+    cause = exc.__cause__
+    what = f"{where} is {'only partly' if isinstance(exc, errors.IncompleteSnapshotError) else 'not'} in the local cache"
+    cached = "or load a revision that is in the local cache (`hf cache ls` lists them)"
+    if isinstance(cause, errors.OfflineModeIsEnabled) or (cause is None and hf_constants.HF_HUB_OFFLINE):
+        return f"{what} and offline mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it, {cached}."
+    if cause is None:  # the caller asked for the cache only (a Python option; the CLI never does)
+        return f"{what} and local_files_only=True forbids downloading it; drop local_files_only, {cached}."
+    if isinstance(cause, errors.HfHubHTTPError):
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        failure = f"answered HTTP {status}" if status else f"failed ({_first_line(cause)})"
+    else:
+        failure = f"could not be reached ({_first_line(cause)})"
+    return f"{what}, and the Hub at {_endpoint_of(endpoint, cause)} {failure}; {_check_endpoint()}, {cached}."
+
+
+def _check_endpoint() -> str:
+    return f"check the endpoint ({option('endpoint=', '--endpoint')} / HF_ENDPOINT) and the network"
+
+
+def _endpoint_of(endpoint: str | None, exc: BaseException | None) -> str:
+    """The Hub a failed call talked to: the given endpoint, else the failed request's, else huggingface_hub's."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants as hf_constants
+
+    if endpoint:
+        return endpoint.rstrip("/")
+    try:
+        url = urlsplit(str(exc.request.url))  # type: ignore[union-attr] - httpx errors carry their request
+        if url.scheme and url.netloc:
+            return f"{url.scheme}://{url.netloc}"
+    except (AttributeError, RuntimeError):  # no request attached (httpx raises RuntimeError)
+        pass
+    return hf_constants.ENDPOINT.rstrip("/")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
