@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -139,7 +140,8 @@ def test_mnist_under_tfds_mock_data(tmp_path, dict_inputs):
 
 
 def test_mnist_not_prepared_raises_one_clear_error(tmp_path):
-    with pytest.raises(DatasetNotAvailableError) as info:
+    with pytest.raises(DatasetNotAvailableError, match=rf"^MNIST is not prepared in {re.escape(str(tmp_path))} and download=False\. "
+                                                       r"Prepare it once with network access \(`tfds build mnist") as info:
         load_dataset("mnist", data_dir=tmp_path)
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)

@@ -4,6 +4,7 @@ class-free load) and on a plain Keras functional model; errors; derived models r
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -261,7 +262,7 @@ def test_unknown_layer_names_list_the_valid_ones(case: Case) -> None:
         lambda: surgery.unfreeze(case.model, up_to="nope"),
     ]
     for call in calls:
-        with pytest.raises(SurgeryError) as err:
+        with pytest.raises(SurgeryError, match=rf"^model {re.escape(repr(case.model.name))} has no layer 'nope'; valid layer names: ") as err:
             call()
         message = str(err.value)
         assert "'nope'" in message and f"valid layer names: {valid}" in message and "\n" not in message
