@@ -128,6 +128,25 @@ def test_a_missing_image_folder_is_one_line_before_tensorflow_starts(command, tm
     assert not (tmp_path / "out").exists()
 
 
+def test_errors_after_tensorflow_starts_name_the_command_line_options(tmp_path):
+    """Refusals raised deep in the library name --data-dir / --overwrite on the command line (Python
+    users are told data_dir= / overwrite=True, see test_data.py and test_file_safety.py)."""
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    out = _cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "tfds"), "-o", str(tmp_path / "out"))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert out.returncode == 1 and errors == [
+        f"Error: MNIST is not prepared in {tmp_path / 'tfds'}. Prepare it once with network access (`tfds build mnist "
+        f"--data_dir DIR`), then pass --data-dir DIR or set {constants.ENV_TFDS_DATA_DIR}=DIR."
+    ], out.stderr
+    out = _cli("train", "--epochs", "1", "-o", str(tmp_path / "taken"))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert out.returncode == 1 and errors == [
+        f"Error: {tmp_path / 'taken'} already exists; pass --overwrite or choose another folder."
+    ], out.stderr
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
 def test_train_command_packages_a_model(tmp_path):
     out = _cli("train", "--epochs", "2", "-o", str(tmp_path / "trained"))
     assert out.returncode == 0, out.stderr[-2000:]
