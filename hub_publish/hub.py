@@ -549,12 +549,13 @@ def _endpoint_of(endpoint: str | None, exc: BaseException | None) -> str:
 
     if endpoint:
         return endpoint.rstrip("/")
-    try:
-        url = urlsplit(str(exc.request.url))  # type: ignore[union-attr] - httpx errors carry their request
+    for get_request in (lambda: exc.request, lambda: exc.response.request):  # type: ignore[union-attr]
+        try:  # transport errors carry their request, HTTP errors their response's
+            url = urlsplit(str(get_request().url))
+        except (AttributeError, RuntimeError):  # none attached (httpx raises RuntimeError)
+            continue
         if url.scheme and url.netloc:
             return f"{url.scheme}://{url.netloc}"
-    except (AttributeError, RuntimeError):  # no request attached (httpx raises RuntimeError)
-        pass
     return hf_constants.ENDPOINT.rstrip("/")
 
 

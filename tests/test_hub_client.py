@@ -266,6 +266,24 @@ def test_an_unreachable_hub_is_named_and_not_blamed_on_offline_mode(tmp_path: Pa
         hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=endpoint)
 
 
+def test_a_hub_that_answers_5xx_with_nothing_cached_is_named_with_its_status() -> None:
+    # huggingface_hub wraps a 5xx of the Hub (down, overloaded) like a refused connection: a
+    # LocalEntryNotFoundError caused by the HTTP error. The project's server never answers 5xx,
+    # so the exception is built as snapshot_download builds it.
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from hub_publish.hub import _hub_errors
+
+    url = "http://hub.example:8080/api/models/alice/m/revision/main"
+    cause = HfHubHTTPError("503 Server Error", response=httpx2.Response(503, request=httpx2.Request("GET", url)))
+    with pytest.raises(HubPublishError, match=r"^alice/m@v1 is not in the local cache, and the Hub at "
+                                              r"http://hub\.example:8080 answered HTTP 503; check the endpoint "
+                                              r"\(endpoint= / HF_ENDPOINT\) and the network, or load a revision"):
+        with _hub_errors("alice/m", "v1"):
+            raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub") from cause
+
+
 def test_local_files_only_with_nothing_cached_says_so(tmp_path: Path) -> None:
     repo = f"alice/{unique('cache-only')}"
     with pytest.raises(HubPublishError, match=rf"^{repo} is not in the local cache and local_files_only=True forbids "
