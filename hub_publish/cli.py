@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hub_publish import __version__, constants
-from hub_publish.errors import HubPublishError, HubPublishWarning
+from hub_publish.errors import HubPublishError, HubPublishWarning, command_line_messages
 from hub_publish.text import first_line
 
 ZOO = ("MnistModel", "MnistDictModel")
@@ -23,11 +23,13 @@ DATASETS = ("digits", "mnist")
 
 
 class _Group(click.Group):
-    """Turns expected errors into one line on stderr and exit status 1 (no traceback)."""
+    """Turns expected errors into one line on stderr and exit status 1 (no traceback); messages
+    raised by the commands name the command line's options (``--token``, not ``token=``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with command_line_messages():
+                return super().invoke(ctx)
         except HubPublishError as exc:
             _fail(str(exc))
         except (FileExistsError, NotADirectoryError) as exc:  # an output path below (or at) a file

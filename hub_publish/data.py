@@ -29,11 +29,10 @@ import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
-from hub_publish.errors import DataError, HubPublishError
+from hub_publish.errors import DataError, HubPublishError, option
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -359,7 +358,7 @@ def check_input_shape(spec: InputSpec, shape: Sequence[int | None] | None, what:
         return
     hint = "reshape the data or use a model built for it"
     if len(spec.shape) == 3 and len(shape) == 3:
-        hint = "resize the images (image_size=, CLI --image-size) or use a model built for this size"
+        hint = f"resize the images ({option('image_size=', '--image-size')}) or use a model built for this size"
         if not resizable:
             hint = f"use a model that takes {_fmt_shape(shape)} images (the zoo's MnistModel takes any size)"
         if spec.shape[-1] is not None and shape[-1] != spec.shape[-1]:
@@ -449,14 +448,14 @@ def _mnist(data_dir: str | os.PathLike | None, download: bool, validation_split:
         )
     except Exception as err:  # tfds raises AssertionError when not prepared, network errors when downloading
         if download:
-            problem = f"and downloading it failed ({type(err).__name__}: {' '.join(str(err).split())})"
+            problem = f" and downloading it failed ({type(err).__name__}: {' '.join(str(err).split())})"
             fix = "Prepare it on a machine with network access (`tfds build mnist --data_dir DIR`), copy DIR here"
         else:
-            problem = "and download=False"
-            fix = "Prepare it once with network access (`tfds build mnist --data_dir DIR`, or download=True)"
+            problem = option(" and download=False", "")  # the command line never downloads
+            fix = "Prepare it once with network access (`tfds build mnist --data_dir DIR`" + option(", or download=True)", ")")
         raise DatasetNotAvailableError(
-            f"MNIST is not prepared in {where} {problem}. {fix}, "
-            f"then pass data_dir=DIR or set {constants.ENV_TFDS_DATA_DIR}=DIR."
+            f"MNIST is not prepared in {where}{problem}. {fix}, "
+            f"then pass {option('data_dir=DIR', '--data-dir DIR')} or set {constants.ENV_TFDS_DATA_DIR}=DIR."
         ) from err
     num_train = _num_examples(train, info, "train")
     num_validation = round(num_train * validation_split) if validation_split else 0

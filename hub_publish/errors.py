@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import os
+
+# Whether the code runs under the hub-publish command line, so that a message names the option of
+# the interface the user used: ``--token`` on the command line, ``token=`` in Python.
+_UNDER_CLI: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_publish_under_cli", default=False)
+
+
+@contextlib.contextmanager
+def command_line_messages() -> Iterator[None]:
+    """Inside this block, `option` names the command line's options (the CLI runs each command in it)."""
+    reset = _UNDER_CLI.set(True)
+    try:
+        yield
+    finally:
+        _UNDER_CLI.reset(reset)
+
+
+def option(python: str, cli: str) -> str:
+    """An option as the user's interface spells it.
+
+    Args:
+        python: The Python spelling, e.g. ``"token="``.
+        cli: The command line's, e.g. ``"--token"``.
+
+    Returns:
+        ``cli`` inside `command_line_messages`, else ``python``.
+    """
+    return cli if _UNDER_CLI.get() else python
 
 
 class HubPublishWarning(UserWarning):

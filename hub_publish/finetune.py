@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
 from hub_publish.data import DEFAULT_BATCH_SIZE, DEFAULT_DATASET, DATASETS, TEST_SPLIT, _check_positive_int
-from hub_publish.errors import DataError
+from hub_publish.errors import DataError, option
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -262,7 +262,7 @@ def _single_output(model: "keras.Model", output_name: str | None, src: Any) -> "
     if output_name is None:
         raise DataError(
             f"{src} has {len(named)} outputs ({', '.join(named)}); choose the one to fine-tune with "
-            "output_name= (CLI: --output-name)"
+            f"{option('output_name=', '--output-name')}"
         )
     if output_name not in named:
         raise DataError(f"{src} has no output {output_name!r}; its outputs are {', '.join(named)}")

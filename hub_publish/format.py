@@ -192,7 +192,7 @@ class MalformedFileError(ModelFolderError):
 
 def _require(ok: bool, where: str, what: str) -> None:
     if not ok:
-        raise MalformedFileError(f"{where} is malformed: {what}; re-download (force_download=True) or re-save the model.", what)
+        raise MalformedFileError(f"{where} is malformed: {what}; re-download ({_redownload()}) or re-save the model.", what)
 
 
 def _parse_files(value: Any, where: str) -> dict[str, FileRecord]:
@@ -252,7 +252,7 @@ def parse_json_object(data: bytes | str, where: str) -> dict[str, Any]:
         value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedFileError(
-            f"{where} is not valid JSON ({exc}); re-download (force_download=True) or re-save the model.",
+            f"{where} is not valid JSON ({exc}); re-download ({_redownload()}) or re-save the model.",
             f"not valid JSON ({exc})",
         ) from None
     except RecursionError:
@@ -535,21 +535,21 @@ def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False
         path = folder / name
         if not path.is_file():
             raise IntegrityError(
-                f"{folder} has no {name} (metadata.json lists it); re-download it (force_download=True) or re-save the model.", path
+                f"{folder} has no {name} (metadata.json lists it); re-download it ({_redownload()}) or re-save the model.", path
             )
         expected_size = record.get(constants.META_SIZE)
         actual_size = path.stat().st_size
         if expected_size is not None and actual_size != expected_size:
             raise IntegrityError(
                 f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
-                "(truncated or altered); re-download it (force_download=True) or re-save the model.",
+                f"(truncated or altered); re-download it ({_redownload()}) or re-save the model.",
                 path,
             )
         # Verify once (hub_publish.verify_cache): hashed when first seen, re-hashed only if the file changed.
         if not verify_cache.matches(path, str(record.get(constants.META_SHA256)), expected_size, rehash=rehash):
             raise IntegrityError(
                 f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
-                "re-download it (force_download=True) or re-save the model.",
+                f"re-download it ({_redownload()}) or re-save the model.",
                 path,
             )
 
@@ -578,3 +578,10 @@ def evict_from_cache(path: Path) -> None:
         # Every entry of a corrupt blob goes, so that delete_files (which keeps a blob another
         # entry still references) removes the blob too.
         cache.delete_files(*entries).execute()
+
+
+def _redownload() -> str:
+    """How to download a repo's files again, in the options of the interface used."""
+    from hub_publish.errors import option
+
+    return option("force_download=True", "hub-publish pull --force-download")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
-from hub_publish.errors import HubPublishError
+from hub_publish.errors import HubPublishError, option
 from hub_publish.text import first_line, is_commit_sha
 
 
@@ -82,7 +82,7 @@ def download_snapshot(
         return call(cache_only=cache_only)
 
     refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
-    with hub_errors(repo_id, revision):
+    with hub_errors(repo_id, revision, endpoint=endpoint):
         if refused is not None:
             # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
             # or raise the refusal when nothing is cached.
@@ -96,7 +96,7 @@ def download_snapshot(
 
             warnings.warn(
                 f"the Hub refused access to {repo_id} ({first_line(refused)}); using the copy in the local cache, which "
-                "may be out of date: pass a valid token (--token / token= / HF_TOKEN) to check for updates.",
+                f"may be out of date: pass a valid token ({option('token=', '--token')} or HF_TOKEN) to check for updates.",
                 HubPublishWarning,
                 stacklevel=3,
             )
@@ -150,7 +150,7 @@ def fetch_file(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
-    with hub_errors(repo_id, commit):
+    with hub_errors(repo_id, commit, endpoint=endpoint):
         try:
             return Path(hf_hub_download(
                 repo_id, filename, revision=commit, token=token, cache_dir=cache_dir,
@@ -190,8 +190,12 @@ def _refused_access(repo_id: str, revision: str | None, token: str | bool | None
 
 
 @contextlib.contextmanager
-def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
-    """Turn huggingface_hub's exceptions into one clear line each."""
+def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions into one clear line each.
+
+    ``endpoint`` is the Hub the calls inside use (default: the one a failed request went to, else
+    huggingface_hub's, from HF_ENDPOINT); a message about an unreachable Hub names it.
+    """
     from huggingface_hub import errors
 
     where = f"{repo_id}" + (f"@{revision}" if revision else "")
@@ -202,23 +206,22 @@ def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
     except errors.RepositoryNotFoundError:
         raise HubPublishError(
             f"repo {repo_id} not found (or it is private and the token cannot see it); check the id, the endpoint "
-            "(HF_ENDPOINT) and the token."
+            f"({option('endpoint=', '--endpoint')} / HF_ENDPOINT) and the token."
         ) from None
     except errors.RevisionNotFoundError:
         raise HubPublishError(f"revision {revision!r} not found in {repo_id}; use a branch, tag or commit sha that exists.") from None
     except errors.RemoteEntryNotFoundError as exc:
         raise HubPublishError(f"a file is missing from {where}: {first_line(exc)}") from None
-    except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError):
-        raise HubPublishError(
-            f"{where} is not in the local cache and the Hub cannot be used (offline mode or no connection); "
-            "load it once while online, or unset HF_HUB_OFFLINE."
-        ) from None
+    except errors.LocalEntryNotFoundError as exc:
+        raise HubPublishError(_not_cached_message(where, exc, endpoint)) from None
+    except errors.OfflineModeIsEnabled:
+        raise HubPublishError(f"{where}: the Hub cannot be used in offline mode (HF_HUB_OFFLINE is set); unset it.") from None
     except errors.HFValidationError as exc:
         raise HubPublishError(f"invalid repo id or revision for {where}: {first_line(exc)}") from None
     except errors.HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         hint = {
-            401: "the token is missing or invalid: pass --token / token= or set HF_TOKEN",
+            401: f"the token is missing or invalid: pass {option('token=', '--token')} or set HF_TOKEN",
             403: "the token may not write to this namespace",
             409: "conflict",
             412: "the branch moved meanwhile; pull and push again",
@@ -226,7 +229,53 @@ def hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
         }.get(status, "the Hub refused the request")
         raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc)})") from None
     except _transport_errors() as exc:
-        raise HubPublishError(f"cannot reach the Hub for {where}: {first_line(exc)}; check HF_ENDPOINT and the network.") from None
+        raise HubPublishError(
+            f"the Hub at {_endpoint_of(endpoint, exc)} could not be reached for {where} ({first_line(exc)}); "
+            f"{_check_endpoint()}."
+        ) from None
+
+
+def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) -> str:
+    """Why a snapshot could not be used: huggingface_hub raises the same LocalEntryNotFoundError for
+    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart."""
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import errors
+
+    cause = exc.__cause__
+    what = f"{where} is {'only partly' if isinstance(exc, errors.IncompleteSnapshotError) else 'not'} in the local cache"
+    cached = "or load a revision that is in the local cache (`hf cache ls` lists them)"
+    if isinstance(cause, errors.OfflineModeIsEnabled) or (cause is None and hf_constants.HF_HUB_OFFLINE):
+        return f"{what} and offline mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it, {cached}."
+    if cause is None:  # the caller asked for the cache only (a Python option; the CLI never does)
+        return f"{what} and local_files_only=True forbids downloading it; drop local_files_only, {cached}."
+    if isinstance(cause, errors.HfHubHTTPError):
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        failure = f"answered HTTP {status}" if status else f"failed ({first_line(cause)})"
+    else:
+        failure = f"could not be reached ({first_line(cause)})"
+    return f"{what}, and the Hub at {_endpoint_of(endpoint, cause)} {failure}; {_check_endpoint()}, {cached}."
+
+
+def _check_endpoint() -> str:
+    return f"check the endpoint ({option('endpoint=', '--endpoint')} / HF_ENDPOINT) and the network"
+
+
+def _endpoint_of(endpoint: str | None, exc: BaseException | None) -> str:
+    """The Hub a failed call talked to: the given endpoint, else the failed request's, else huggingface_hub's."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants as hf_constants
+
+    if endpoint:
+        return endpoint.rstrip("/")
+    for get_request in (lambda: exc.request, lambda: exc.response.request):  # type: ignore[union-attr]
+        try:  # transport errors carry their request, HTTP errors their response's
+            url = urlsplit(str(get_request().url))
+        except (AttributeError, RuntimeError):  # none attached (httpx raises RuntimeError)
+            continue
+        if url.scheme and url.netloc:
+            return f"{url.scheme}://{url.netloc}"
+    return hf_constants.ENDPOINT.rstrip("/")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

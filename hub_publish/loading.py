@@ -17,6 +17,7 @@ import copy
 import importlib
 import os
 import re
+import shlex
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping
@@ -32,10 +33,10 @@ from hub_publish.errors import (
     ClassMismatchError,
     HubPublishError,
     HubPublishWarning,
-    IntegrityError,
     ModelFolderError,
     UnknownLayersError,
     UnsafeModelError,
+    option,
 )
 from hub_publish.text import first_line
 
@@ -401,7 +402,7 @@ def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple
     if not _is_trusted(module, trusted):
         return None, (
             f"class {class_name!r} comes from module {module!r}, which is not trusted and was not imported; "
-            f"pass trusted_modules=({module!r},) if you trust it"
+            f"pass {option(f'trusted_modules=({module!r},)', f'--trust {shlex.quote(module)}')} if you trust it"
         )
     try:
         importlib.import_module(module)
@@ -492,7 +493,8 @@ def _check_known_layers(config: Mapping[str, Any]) -> None:
         modules = sorted({m.rsplit("module ", 1)[-1].rstrip(")").split(".")[0] for m in missing})
         raise UnknownLayersError(
             f"the model's graph needs custom layers that are not available: {', '.join(missing)}; "
-            f"pass trusted_modules={modules!r} (CLI: --trust) if you trust them, or import the modules that register them."
+            f"pass {option(f'trusted_modules={modules!r}', ' '.join(f'--trust {shlex.quote(m)}' for m in modules))} if you trust them, "
+            "or import the modules that register them."
         )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import __version__, constants, format as fmt
-from hub_publish.errors import HubPublishError
+from hub_publish.errors import HubPublishError, option
 from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -247,7 +247,8 @@ def _check_target(target: Path, *, overwrite: bool) -> Path:
         )
     if not overwrite:
         raise HubPublishError(
-            f"{target} already holds a model; pass overwrite=True (CLI: --overwrite) to replace it, or choose another folder."
+            f"{target} already holds a model; pass {option('overwrite=True', '--overwrite')} to replace it, or choose another "
+            "folder."
         )
     return target
 

@@ -90,7 +90,7 @@ def push_to_hub(
     # push creates no repo and no branch.
     with (
         _as_folder(model_or_folder, repo_id, save_kwargs) as (folder, known_sha256),
-        hub_errors(repo_id, branch),
+        hub_errors(repo_id, branch, endpoint=api.endpoint),
         _xet_for(api.endpoint),
         _repo_removed_if_left_empty(api, repo_id, private) as repo_url,
     ):

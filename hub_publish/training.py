@@ -73,7 +73,7 @@ from hub_publish.data import (
     TrainingData,
     _check_positive_int,
 )
-from hub_publish.errors import DataError, HubPublishError
+from hub_publish.errors import DataError, HubPublishError, option
 from hub_publish.user_data import prepare_data
 from hub_publish.format import json_safe
 from hub_publish.text import first_line
@@ -347,7 +347,7 @@ def check_output_folder(target: Path, overwrite: bool) -> bool:
     if target.is_dir() and not any(target.iterdir()):
         return True
     if not overwrite:
-        raise HubPublishError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) or choose another folder.")
+        raise HubPublishError(f"{target} already exists; pass {option('overwrite=True', '--overwrite')} or choose another folder.")
     return True
 
 

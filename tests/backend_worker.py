@@ -122,6 +122,7 @@ def _load(repo: str, revision: str | None = None) -> tuple[Any, dict[str, Any]]:
         "trained_backend": (ours.get(constants.META_TRAINING) or {}).get(constants.TRAIN_BACKEND),
         "backend_layers": ours.get(constants.META_BACKEND_LAYERS),
         "base_model": ours.get(constants.META_BASE_MODEL),
+        "test_metrics": (ours.get(constants.META_TRAINING) or {}).get(constants.TRAIN_TEST_METRICS),
         "card_backend_lines": [line.strip() for line in card.splitlines() if "backend" in line.lower()],
     }
 
@@ -289,10 +290,27 @@ def verify(work: Path, backend: str) -> dict[str, Any]:
                     finetuned = loaded["cells"][f"{kind}/{train_backend}"]["finetuned"]
                     model, record = _load(finetuned["repo"], finetuned["commit"])
                     record.update(predictions=_predictions(model, inputs), **_architecture(model))
+                    record.update(_binary_accuracy(model))
                     return record
 
                 _cell(out["cells"], f"{kind}/{train_backend}/{load_backend}", run)
     return out
+
+
+def _binary_accuracy(model: Any) -> dict[str, Any]:
+    """The fine-tuned model's "0 vs rest" accuracy on the test split the load phase evaluated it on,
+    computed here with numpy from this backend's predictions (not by Keras' metric)."""
+    import numpy as np
+
+    from hub_publish.data import binary_labels, load_dataset
+
+    data = load_dataset("digits", dict_inputs=isinstance(model.input, dict), seed=SEED)
+    correct = total = 0
+    for x, y in binary_labels(data.test, 0).as_numpy_iterator():
+        predicted = np.asarray(model.predict(x, verbose=0)).reshape(-1) > 0.5  # Keras' binary_accuracy threshold
+        correct += int((predicted == (np.asarray(y).reshape(-1) == 1)).sum())
+        total += len(predicted)
+    return {"computed_binary_accuracy": correct / total, "num_test": total}
 
 
 PHASES = {"publish": publish, "load": load, "verify": verify}

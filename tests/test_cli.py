@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,9 @@ def test_tampered_folder_is_reported_in_one_line(tmp_path):
     assert out.returncode == 1
     errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "truncated or altered" in errors[0]
+    # The command line's way to download again, not Python's force_download=True.
+    assert errors[0].endswith("re-download it (hub-publish pull --force-download) or re-save the model.")
+    assert "force_download=" not in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -126,6 +130,25 @@ def test_a_missing_image_folder_is_one_line_before_tensorflow_starts(command, tm
         f"Error: --data: no image folder at {tmp_path / 'nowhere'}; give a folder with one subfolder of images per class"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_errors_after_tensorflow_starts_name_the_command_line_options(tmp_path):
+    """Refusals raised deep in the library name --data-dir / --overwrite on the command line (Python
+    users are told data_dir= / overwrite=True, see test_data.py and test_file_safety.py)."""
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    out = _cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "tfds"), "-o", str(tmp_path / "out"))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert out.returncode == 1 and errors == [
+        f"Error: MNIST is not prepared in {tmp_path / 'tfds'}. Prepare it once with network access (`tfds build mnist "
+        f"--data_dir DIR`), then pass --data-dir DIR or set {constants.ENV_TFDS_DATA_DIR}=DIR."
+    ], out.stderr
+    out = _cli("train", "--epochs", "1", "-o", str(tmp_path / "taken"))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert out.returncode == 1 and errors == [
+        f"Error: {tmp_path / 'taken'} already exists; pass --overwrite or choose another folder."
+    ], out.stderr
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
 
 
 def test_train_command_packages_a_model(tmp_path):
@@ -143,3 +166,17 @@ def test_quickstart_runs_end_to_end(tmp_path):
     for expected in ("1/5", "2/5", "3/5", "4/5", "5/5", "bit-identical", "76,369 parameters", "commit ", "done:"):
         assert expected in text, text
     assert (tmp_path / "qs" / "mnist-digits" / constants.WEIGHTS_FILE).is_file()
+
+
+def test_the_cli_quiets_tensorflow_unless_the_user_chose_a_log_level(monkeypatch, tmp_path):
+    # TF_CPP_MIN_LOG_LEVEL=2 drops TensorFlow's info lines (CPU features, ...) printed after its logging
+    # starts; a level the user set is theirs. (TensorFlow 2.21 prints a few lines before that
+    # regardless of the variable: docs/testing.md.)
+    for preset, expected in ((None, "2"), ("0", "0")):
+        if preset is None:
+            monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+        else:
+            monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", preset)
+        result = CliRunner().invoke(main, ["card", "--check", str(tmp_path)])
+        assert result.exit_code == 1  # no card there: the command ran
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected

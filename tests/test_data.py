@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -139,15 +140,30 @@ def test_mnist_under_tfds_mock_data(tmp_path, dict_inputs):
 
 
 def test_mnist_not_prepared_raises_one_clear_error(tmp_path):
-    with pytest.raises(DatasetNotAvailableError) as info:
+    with pytest.raises(DatasetNotAvailableError, match=rf"^MNIST is not prepared in {re.escape(str(tmp_path))} and download=False\. "
+                                                       r"Prepare it once with network access \(`tfds build mnist") as info:
         load_dataset("mnist", data_dir=tmp_path)
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
     assert str(tmp_path) in message and "tfds build mnist" in message and constants.ENV_TFDS_DATA_DIR in message
     assert "\n" not in message
+    # A Python user is told of Python's options, never of the command line's.
+    assert message.endswith(", or download=True), then pass data_dir=DIR or set TFDS_DATA_DIR=DIR.") and "--data-dir" not in message
 
 
 def test_mnist_honours_tfds_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(constants.ENV_TFDS_DATA_DIR, str(tmp_path / "from-env"))
     with pytest.raises(DatasetNotAvailableError, match="from-env"):
         load_dataset("mnist")
+
+
+def test_a_wrong_image_size_names_the_option_of_the_interface_used():
+    from hub_publish.data import InputSpec, check_input_shape
+    from hub_publish.errors import DataError, command_line_messages
+
+    spec = InputSpec(shape=(28, 28, 1), dtype="uint8")
+    expected = "the model takes inputs of shape (28, 28, 1) but my-folder has examples of shape (32, 32, 1); resize the images ({}) "
+    with pytest.raises(DataError, match=re.escape(expected.format("image_size=")) + "or use a model built for this size$"):
+        check_input_shape(spec, (32, 32, 1), "my-folder")
+    with command_line_messages(), pytest.raises(DataError, match=re.escape(expected.format("--image-size"))):
+        check_input_shape(spec, (32, 32, 1), "my-folder")

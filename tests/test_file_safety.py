@@ -88,11 +88,13 @@ def test_replacing_a_model_folder_needs_overwrite_and_keeps_the_users_files(tmp_
     (target / "extra").mkdir()
     (target / "extra" / "eval.json").write_text("{}")
     first = _tree(target)
-    with pytest.raises(HubPublishError, match=r"already holds a model; pass overwrite=True \(CLI: --overwrite\)"):
+    with pytest.raises(HubPublishError, match=r"already holds a model; pass overwrite=True to replace it, or choose") as err:
         hub_publish.save_pretrained(_small(1), target)
+    assert "--overwrite" not in str(err.value)
     assert _tree(target) == first
     result = CliRunner().invoke(cli, ["save", "MnistModel", str(target)])
-    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert result.exit_code == 1 and "already holds a model; pass --overwrite to replace it, or choose" in result.output
+    assert "overwrite=" not in result.output
     result = CliRunner().invoke(cli, ["save", "MnistModel", str(target), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (target / "notes.txt").read_text() == "mine"
@@ -293,15 +295,19 @@ def test_a_refused_token_answered_from_the_cache_says_so(hub_server: HubServer, 
     cache = tmp_path / "cache"
     hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
     for token in ("hf_wrong_token", TOKENS["bob"]):
-        with pytest.warns(HubPublishWarning, match="the Hub refused access to .*local cache"):
+        with pytest.warns(HubPublishWarning, match="the Hub refused access to .*local cache") as caught:
             model = hub_publish.from_pretrained(repo, token=token, endpoint=hub_server.endpoint, cache_dir=cache)
         assert type(model) is MnistModel
+        # A Python user is told of token=, never of the command line's --token.
+        (message,) = [str(w.message) for w in caught if issubclass(w.category, HubPublishWarning)]
+        assert message.endswith("pass a valid token (token= or HF_TOKEN) to check for updates.") and "--token" not in message
     with warnings.catch_warnings():  # a good token: no warning
         warnings.simplefilter("error", HubPublishWarning)
         hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
     # Nothing cached: the refusal is the error.
-    with pytest.raises(HubPublishError, match="token is missing or invalid"):
+    with pytest.raises(HubPublishError, match="token is missing or invalid: pass token= or set HF_TOKEN") as err:
         hub_publish.from_pretrained(repo, token="hf_wrong_token", endpoint=hub_server.endpoint, cache_dir=tmp_path / "empty")
+    assert "--token" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -332,6 +338,19 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     cached = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert cached.exit_code == 0
     assert "warning: the Hub refused access to" in cached.output and "local cache" in cached.output
+    # A command-line user is told of --token, never of Python's token=.
+    assert "pass a valid token (--token or HF_TOKEN) to check for updates." in cached.output
+    assert "token=" not in cached.output
+    # Never cached: the refusal is the error, with the same option.
+    never = f"alice/{unique('pull-never')}"
+    hub_publish.push_to_hub(_small(), never, token=ALICE, endpoint=hub_server.endpoint, private=True)
+    refused = CliRunner().invoke(cli, ["pull", never, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
+    assert refused.exit_code == 1
+    assert "the token is missing or invalid: pass --token or set HF_TOKEN" in refused.output and "token=" not in refused.output
+    # The command line's spelling ends with the command: Python code run afterwards is told of token=.
+    from hub_publish.errors import option
+
+    assert option("token=", "--token") == "token="
     fresh = CliRunner().invoke(cli, ["pull", f"alice/{unique('nothing')}", "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
 

@@ -7,6 +7,7 @@ need ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` (read when huggingface_hub is imported
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from huggingface_hub import HfApi
+from conftest import subprocess_env
 from server_fixtures import TOKEN_SPECS, TOKENS, client_env, unique
 
 import hub_publish
@@ -225,6 +227,68 @@ def test_offline_after_one_load_also_with_the_server_stopped(tmp_path: Path) -> 
                                                                   HF_HUB_OFFLINE="1"))
     assert fresh.returncode != 0
     assert "HubPublishError" in fresh.stderr and "offline" in fresh.stderr.lower()
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that refuses connections (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_hub_is_named_and_not_blamed_on_offline_mode(tmp_path: Path) -> None:
+    """Nothing cached and no Hub at the endpoint: the message names the endpoint and what to do, in
+    the options of the interface used (the CLI's --endpoint, Python's endpoint=), never offline mode."""
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    repo = f"alice/{unique('unreachable')}"
+    advice = "and the network, or load a revision that is in the local cache (`hf cache ls` lists them)."
+    # The CLI, with the endpoint from HF_ENDPOINT (read when huggingface_hub is imported: a child process).
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("HF_")}
+    pulled = subprocess.run([sys.executable, "-m", "hub_publish", "pull", repo], capture_output=True, text=True, timeout=120,
+                            env={**env, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf-home")})
+    assert pulled.returncode == 1 and pulled.stdout == ""
+    assert pulled.stderr.count("\n") == 1, pulled.stderr
+    assert pulled.stderr.startswith(
+        f"Error: {repo} is not in the local cache, and the Hub at {endpoint} could not be reached ("
+    ), pulled.stderr
+    assert f"; check the endpoint (--endpoint / HF_ENDPOINT) {advice}\n" in pulled.stderr
+    assert "offline" not in pulled.stderr.lower() and "endpoint=" not in pulled.stderr
+    # Python: from_pretrained and push_to_hub name endpoint=.
+    with pytest.raises(HubPublishError) as err:
+        hub_publish.from_pretrained(repo, endpoint=endpoint + "/", cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert re.fullmatch(rf"{repo} is not in the local cache, and the Hub at {endpoint} could not be reached \(.+\); "
+                        rf"check the endpoint \(endpoint= / HF_ENDPOINT\) {re.escape(advice)}", message), message
+    assert "offline" not in message.lower() and "--endpoint" not in message
+    folder = hub_publish.save_pretrained(_model(21), tmp_path / "model")
+    with pytest.raises(HubPublishError, match=rf"^the Hub at {endpoint} could not be reached for {repo} \(.+\); check the "
+                                              r"endpoint \(endpoint= / HF_ENDPOINT\) and the network\.$"):
+        hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=endpoint)
+
+
+def test_a_hub_that_answers_5xx_with_nothing_cached_is_named_with_its_status() -> None:
+    # huggingface_hub wraps a 5xx of the Hub (down, overloaded) like a refused connection: a
+    # LocalEntryNotFoundError caused by the HTTP error. The project's server never answers 5xx,
+    # so the exception is built as snapshot_download builds it.
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from hub_publish.hub import _hub_errors
+
+    url = "http://hub.example:8080/api/models/alice/m/revision/main"
+    cause = HfHubHTTPError("503 Server Error", response=httpx2.Response(503, request=httpx2.Request("GET", url)))
+    with pytest.raises(HubPublishError, match=r"^alice/m@v1 is not in the local cache, and the Hub at "
+                                              r"http://hub\.example:8080 answered HTTP 503; check the endpoint "
+                                              r"\(endpoint= / HF_ENDPOINT\) and the network, or load a revision"):
+        with _hub_errors("alice/m", "v1"):
+            raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub") from cause
+
+
+def test_local_files_only_with_nothing_cached_says_so(tmp_path: Path) -> None:
+    repo = f"alice/{unique('cache-only')}"
+    with pytest.raises(HubPublishError, match=rf"^{repo} is not in the local cache and local_files_only=True forbids "
+                                              r"downloading it; drop local_files_only, or load a revision"):
+        hub_publish.from_pretrained(repo, local_files_only=True, cache_dir=tmp_path / "cache")
 
 
 def test_force_download_repairs_a_corrupted_cache_entry(hub: HubServer, tmp_path: Path) -> None:

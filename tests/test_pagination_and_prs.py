@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import HfHubHTTPError
 from server_fixtures import TOKENS, alice, hub_server, unique  # noqa: F401
 
 import hub_publish
@@ -150,7 +151,7 @@ def test_another_user_may_not_open_a_pull_request_on_a_repo_they_cannot_write(hu
     repo = f"alice/{unique('pr-other')}"
     alice.create_repo(repo)
     bob = HfApi(endpoint=hub_server.endpoint, token=TOKENS["bob"])
-    with pytest.raises(Exception, match=r"403") as err:
+    with pytest.raises(HfHubHTTPError, match=rf"403 Forbidden: You don't have the rights to write to {repo} \(namespace 'alice'\)") as err:
         bob.create_commit(repo, [CommitOperationAdd("x.txt", b"x")], commit_message="drive-by", create_pr=True)
     assert err.value.response.status_code == 403
     assert alice.list_repo_refs(repo, include_pull_requests=True).pull_requests == []

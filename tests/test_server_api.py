@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx2
@@ -98,7 +99,10 @@ def test_model_info_card_and_list_models(alice: HfApi, anonymous: HfApi, repo_id
     assert info.sha == alice.list_repo_commits(repo_id)[0].commit_id
     readme = next(s for s in info.siblings if s.rfilename == "README.md")
     assert readme.size == len(CARD) and readme.lfs is None and readme.blob_id
-    assert info.created_at is not None and info.last_modified is not None
+    # lastModified is the head commit's date; the repo was created before it, moments ago.
+    assert info.last_modified == alice.list_repo_commits(repo_id)[0].created_at
+    assert info.created_at <= info.last_modified
+    assert abs(datetime.now(timezone.utc) - info.created_at) < timedelta(minutes=10)
 
     found = [m.id for m in anonymous.list_models(author="alice", search=repo_id.split("/")[1])]
     assert found == [repo_id]

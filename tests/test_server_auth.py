@@ -81,7 +81,7 @@ def test_auth_matrix(
 
 def test_private_repo_is_repository_not_found(repos: dict[bool, str], hub_server: HubServer) -> None:
     bob = HfApi(endpoint=hub_server.endpoint, token=TOKENS["bob"])
-    with pytest.raises(RepositoryNotFoundError):
+    with pytest.raises(RepositoryNotFoundError, match=rf"Repository {repos[True]} not found\."):
         bob.model_info(repos[True])
     assert repos[True] not in [m.id for m in bob.list_models(author="alice")]
     assert repos[True] in [m.id for m in HfApi(endpoint=hub_server.endpoint, token=TOKENS["alice"]).list_models(author="alice")]
@@ -89,8 +89,10 @@ def test_private_repo_is_repository_not_found(repos: dict[bool, str], hub_server
 
 def test_bad_token_is_401(repos: dict[bool, str], hub_server: HubServer) -> None:
     api = HfApi(endpoint=hub_server.endpoint, token="hf_not_a_token")
-    for call in (lambda: api.whoami(), lambda: api.model_info(repos[False])):
-        with pytest.raises(HfHubHTTPError) as err:
+    # whoami() words the 401 itself; the other calls show the server's message.
+    for call, message in ((lambda: api.whoami(), "Invalid user token"),
+                          (lambda: api.model_info(repos[False]), "Invalid credentials in Authorization header")):
+        with pytest.raises(HfHubHTTPError, match=message) as err:
             call()
         assert err.value.response.status_code == 401
         assert "Invalid credentials" in err.value.response.headers["X-Error-Message"]
@@ -103,13 +105,13 @@ def test_organisation_namespace(hub_server: HubServer) -> None:
     repo = f"acme/{unique()}"
     alice.create_repo(repo)
     carol.upload_file(path_or_fileobj=b"org", path_in_repo="o.txt", repo_id=repo)  # org member writes
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"You don't have the rights to write to acme/\S+ \(namespace 'acme'\)") as err:
         bob.create_repo(f"acme/{unique()}")
     assert err.value.response.status_code == 403
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=rf"You don't have the rights to write to {repo} \(namespace 'acme'\)") as err:
         bob.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo)
     assert err.value.response.status_code == 403
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"You don't have the rights to write to alice/\S+ \(namespace 'alice'\)") as err:
         bob.create_repo(f"alice/{unique()}")  # someone else's user namespace
     assert err.value.response.status_code == 403
     assert alice.list_repo_files(repo) == [".gitattributes", "o.txt"]
@@ -123,6 +125,6 @@ def test_config_file_and_anonymous_read_off(tmp_path: Path) -> None:
         dave.create_repo("lab/shared")
         assert dave.whoami()["orgs"][0]["name"] == "lab"
         anonymous = HfApi(endpoint=server.endpoint, token=False)
-        with pytest.raises(HfHubHTTPError) as err:
+        with pytest.raises(HfHubHTTPError, match=r"This server requires a token to read\.") as err:
             anonymous.model_info("lab/shared")
         assert err.value.response.status_code == 401

@@ -53,21 +53,21 @@ def _file_line(path: str, content: bytes) -> dict:
 
 
 def test_unknown_repo_revision_and_file(alice: HfApi, hub_server: HubServer, repo_id: str, tmp_path: Path) -> None:
-    with pytest.raises(RepositoryNotFoundError):
+    with pytest.raises(RepositoryNotFoundError, match=r"Repository alice/does-not-exist not found\."):
         alice.model_info("alice/does-not-exist")
-    with pytest.raises(RepositoryNotFoundError):
+    with pytest.raises(RepositoryNotFoundError, match=r"Repository alice/does-not-exist not found\."):
         hf_hub_download("alice/does-not-exist", "x", endpoint=hub_server.endpoint, cache_dir=tmp_path)
-    with pytest.raises(RevisionNotFoundError):
+    with pytest.raises(RevisionNotFoundError, match=r"Invalid rev id: no-such-branch$"):
         alice.model_info(repo_id, revision="no-such-branch")
-    with pytest.raises(RevisionNotFoundError):
+    with pytest.raises(RevisionNotFoundError, match=r"Invalid rev id: no-such-tag$"):
         hf_hub_download(repo_id, ".gitattributes", revision="no-such-tag", endpoint=hub_server.endpoint, cache_dir=tmp_path)
-    with pytest.raises(RevisionNotFoundError):
+    with pytest.raises(RevisionNotFoundError, match=rf"Invalid rev id: {'0' * 40}$"):
         alice.list_repo_files(repo_id, revision="0" * 40)
-    with pytest.raises(EntryNotFoundError):
+    with pytest.raises(EntryNotFoundError, match=rf"missing\.bin does not exist in {repo_id} at main\."):
         hf_hub_download(repo_id, "missing.bin", endpoint=hub_server.endpoint, cache_dir=tmp_path)
-    with pytest.raises(EntryNotFoundError):
+    with pytest.raises(EntryNotFoundError, match=rf"Folder 'no/such/folder' not found in {repo_id} at main\."):
         list(alice.list_repo_tree(repo_id, path_in_repo="no/such/folder"))
-    with pytest.raises(EntryNotFoundError):
+    with pytest.raises(EntryNotFoundError, match=rf"Cannot delete 'missing\.txt': file not found in {repo_id}@main\."):
         alice.delete_file("missing.txt", repo_id)
     r = httpx2.head(f"{hub_server.url}/{repo_id}/resolve/main/missing.bin")
     assert r.status_code == 404 and r.headers["X-Error-Code"] == "EntryNotFound"
@@ -110,7 +110,7 @@ def test_stale_parent_commit_is_412(alice: HfApi, repo_id: str) -> None:
     old = alice.model_info(repo_id).sha
     alice.upload_file(path_or_fileobj=b"1", path_in_repo="one.txt", repo_id=repo_id)
     before = _state(alice, repo_id)
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match="A commit has happened since") as err:
         alice.create_commit(
             repo_id, operations=[CommitOperationAdd("two.txt", b"2")], commit_message="late", parent_commit=old
         )
@@ -175,26 +175,26 @@ def test_bad_commit_payloads(alice: HfApi, hub_server: HubServer, repo_id: str) 
 
 def test_refs_conflicts(alice: HfApi, repo_id: str) -> None:
     alice.create_branch(repo_id, branch="dev")
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"Reference already exists: refs/heads/dev$") as err:
         alice.create_branch(repo_id, branch="dev")
     assert err.value.response.status_code == 409
     alice.create_branch(repo_id, branch="dev", exist_ok=True)
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"The 'main' branch cannot be deleted\.") as err:
         alice.delete_branch(repo_id, branch="main")
     assert err.value.response.status_code == 403
     alice.create_tag(repo_id, tag="v1")
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"Tag 'v1' already exists\.$") as err:
         alice.create_tag(repo_id, tag="v1")
     assert err.value.response.status_code == 409
-    with pytest.raises(RevisionNotFoundError):
+    with pytest.raises(RevisionNotFoundError, match=r"Invalid rev id: nope$"):
         alice.create_tag(repo_id, tag="v2", revision="nope")
 
 
 def test_datasets_are_not_supported(alice: HfApi) -> None:
-    with pytest.raises(RepositoryNotFoundError) as err:
+    with pytest.raises(RepositoryNotFoundError, match="This server hosts model repos only; datasets and spaces are not supported") as err:
         alice.dataset_info("alice/data")
     assert "model repos only" in str(err.value)
-    with pytest.raises(HfHubHTTPError) as err:
+    with pytest.raises(HfHubHTTPError, match=r"Repo type 'dataset' is not supported: this server hosts model repos only\.") as err:
         alice.create_repo(f"alice/{unique()}", repo_type="dataset")
     assert err.value.response.status_code == 400
 
@@ -224,7 +224,7 @@ def test_oversized_uploads_are_413(tmp_path: Path) -> None:
         api.create_repo("alice/small")
         before, blobs = _state(api, "alice/small"), _blobs(server)
         for name in ("big.txt", "big.h5"):  # a regular file, and an LFS (Xet) one
-            with pytest.raises(HfHubHTTPError) as err:
+            with pytest.raises(HfHubHTTPError, match="upload limit") as err:
                 api.upload_file(path_or_fileobj=os.urandom(limit + 1), path_in_repo=name, repo_id="alice/small")
             assert err.value.response.status_code == 413
             assert "upload limit" in str(err.value)

@@ -60,10 +60,11 @@ def test_a_commit_cannot_name_another_repos_content(hub_server: HubServer, bob: 
         hashlib.sha256(content).hexdigest(), "X"
     )
     assert bob.list_repo_files(repo) == files
-    with pytest.raises(EntryNotFoundError):
+    with pytest.raises(EntryNotFoundError, match=rf"stolen\.bin does not exist in {repo} at main\."):
         hf_hub_download(repo, "stolen.bin", endpoint=hub_server.endpoint, cache_dir=tmp_path, token=TOKENS["bob"])
-    # Through the stock client's copy operation (which names the source's sha256) neither.
-    with pytest.raises(Exception):
+    # Through the stock client's copy operation (which names the source's sha256) neither: the
+    # server's paths-info shows bob's repo has no secret.bin, so the client refuses the copy.
+    with pytest.raises(EntryNotFoundError, match=r"^Cannot copy secret\.bin at revision main: file is missing on repo\.$"):
         bob.create_commit(repo, operations=[CommitOperationCopy("secret.bin", "x.bin", src_revision=None)], commit_message="c")
 
 

@@ -191,3 +191,38 @@ def test_client_going_away_mid_upload_is_not_a_server_error(hub_server: HubServe
     log = hub_server.log_file.read_text(errors="replace")
     assert f"PUT {target.split('?')[0]} 499" in log
     assert " 500 " not in log and "Traceback" not in log
+
+
+def test_range_headers_on_resolve(hub_server: HubServer, repo_id: str, alice) -> None:
+    """Every Range header gets 206/200 as RFC 9110 allows, or a 4xx in the Hub's JSON error shape; never a 5xx."""
+    alice.upload_file(path_or_fileobj=b"0123456789", path_in_repo="r.txt", repo_id=repo_id)
+    url = f"{hub_server.url}/{repo_id}/resolve/main/r.txt"
+    refused = {
+        "bytes=abc": 400, "bytes=5-2": 400, "bytes=": 400, "bytes": 400, "=0-1": 400, "bytes=-": 400, "bytes=1-2,abc": 400,
+        "bytes=\u0663-5": 400, "bytes=1-2-3": 400, "bytes=+1-2": 400,
+        "bytes=10-": 416, "bytes=10-20": 416, "bytes=-0": 416, "bytes=99999999999999999999-": 416,
+        "bytes=" + "9" * 5000 + "-": 416,
+    }
+    for header, status in refused.items():
+        for method in ("GET", "HEAD"):
+            r = httpx2.request(method, url, headers={"Range": header.encode("utf-8")})
+            assert r.status_code == status, (header, method, r.status_code, r.text[:200])
+            assert r.headers["X-Error-Message"].startswith("Invalid Range header" if status == 400 else "Range ")
+            assert r.headers["Content-Type"] == "application/json"
+            if method == "GET" and header.isascii():  # X-Error-Message is ASCII ("?" for the others)
+                assert r.json()["error"] == r.headers["X-Error-Message"]
+            if status == 416:
+                assert r.headers["Content-Range"] == "bytes */10"
+    served = {
+        "bytes=2-5": (206, b"2345"), "bytes=0-99999999999999999999": (206, b"0123456789"),
+        "bytes=-99999999999999999999": (206, b"0123456789"), "bytes=-3": (206, b"789"), "bytes=7-": (206, b"789"),
+        "bytes=0-1,20-30": (206, b"01"), "Bytes = 1 - 2 ,": (206, b"12"),
+        "items=0-1": (200, b"0123456789"), "bytes=" + ",".join(["0-0"] * 101): (200, b"0123456789"),
+    }
+    for header, (status, body) in served.items():
+        r = httpx2.get(url, headers={"Range": header})
+        assert (r.status_code, r.content) == (status, body), (header, r.status_code, r.text[:200])
+    r = httpx2.get(url, headers={"Range": "bytes=0-1,4-5,5-6"})
+    assert r.status_code == 206 and r.headers["Content-Type"].startswith("multipart/byteranges; boundary=")
+    assert b"Content-Range: bytes 0-1/10" in r.content and b"Content-Range: bytes 4-6/10" in r.content
+    assert b"\r\n01\r\n" in r.content and b"\r\n456\r\n" in r.content

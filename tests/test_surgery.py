@@ -4,6 +4,7 @@ class-free load) and on a plain Keras functional model; errors; derived models r
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -145,7 +146,11 @@ def test_replace_head_is_the_seed_recipe(case: Case) -> None:
     for name in case.backbone:
         assert binary.get_layer(name) is model.get_layer(name)
     out = _predict(binary, case)
-    assert out.shape == (len(case.sample), 1) and np.all((out >= 0) & (out <= 1))
+    assert out.shape == (len(case.sample), 1)
+    # The new head reads the original model's features at the cut: sigmoid(features @ W + b).
+    features = _predict(keras.Model(model.input, model.get_layer(case.head).input), case)
+    kernel, bias = head.get_weights()
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-(features @ kernel + bias))), rtol=1e-4, atol=1e-6)
 
 
 def test_replace_head_spec_forms_and_default_names(case: Case) -> None:
@@ -261,7 +266,7 @@ def test_unknown_layer_names_list_the_valid_ones(case: Case) -> None:
         lambda: surgery.unfreeze(case.model, up_to="nope"),
     ]
     for call in calls:
-        with pytest.raises(SurgeryError) as err:
+        with pytest.raises(SurgeryError, match=rf"^model {re.escape(repr(case.model.name))} has no layer 'nope'; valid layer names: ") as err:
             call()
         message = str(err.value)
         assert "'nope'" in message and f"valid layer names: {valid}" in message and "\n" not in message

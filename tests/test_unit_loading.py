@@ -489,6 +489,11 @@ def test_resolve_class():
     assert loading._resolve_class({"module": "evil_mod", "class_name": "E"}, ()) == (
         None, "class 'E' comes from module 'evil_mod', which is not trusted and was not imported; "
               "pass trusted_modules=('evil_mod',) if you trust it")
+    from hub_publish.errors import command_line_messages
+
+    with command_line_messages():  # the command line's spelling
+        assert loading._resolve_class({"module": "evil_mod", "class_name": "E"}, ())[1].endswith(
+            "; pass --trust evil_mod if you trust it")
     cls, why = loading._resolve_class({"module": "not_installed_anywhere", "class_name": "E"}, ("not_installed_anywhere",))
     assert cls is None and why.startswith("class 'E' from module 'not_installed_anywhere' is not available (No module named")
     assert loading._resolve_class({"module": "json", "class_name": "E", "registered_name": "json>E"}, ("json",)) == (
@@ -560,7 +565,7 @@ def test_unknown_layers_are_named(folder):
 
     _edit(folder / constants.GRAPH_FILE, unknown)
     restamp(folder, constants.GRAPH_FILE)
-    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); pass trusted_modules=\['lib_head', 'lib_hidden'\] \(CLI: --trust\) if you trust them, or import the modules that register them\.$"):
+    with pytest.raises(UnknownLayersError, match=r"^the model's graph needs custom layers that are not available: lib_head>Custom \(module lib_head\), lib_hidden>Custom \(module lib_hidden\); pass trusted_modules=\['lib_head', 'lib_hidden'\] if you trust them, or import the modules that register them\.$"):
         hub_publish.from_pretrained(folder)
 
 
@@ -721,7 +726,13 @@ def test_unknown_layers_message_names_the_top_level_packages_to_trust():
     with pytest.raises(UnknownLayersError, match=re.escape(
             "needs custom layers that are not available: libX>B (module libX), lib_c>a module C (module lib_c), "
             "odd>D (module odd mod), pkg>A (module pkg.layers); pass trusted_modules=['libX', 'lib_c', 'odd mod', 'pkg'] "
-            "(CLI: --trust) if you trust them, or import the modules that register them.") + "$"):
+            "if you trust them, or import the modules that register them.") + "$"):
+        loading._check_known_layers(graph)
+    # On the command line the same refusal names --trust, once per module.
+    from hub_publish.errors import command_line_messages
+
+    with command_line_messages(), pytest.raises(UnknownLayersError, match=re.escape(
+            "; pass --trust libX --trust lib_c --trust 'odd mod' --trust pkg if you trust them, or import") + ".*[^=]$"):
         loading._check_known_layers(graph)
 
 

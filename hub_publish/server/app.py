@@ -166,7 +166,7 @@ def create_app(
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:
-        headers = {"X-Error-Message": header_safe(exc.message)}
+        headers = {**exc.headers, "X-Error-Message": header_safe(exc.message)}
         if exc.code:
             headers["X-Error-Code"] = exc.code
         return JSONResponse({**exc.extra, "error": exc.message}, status_code=exc.status, headers=headers)

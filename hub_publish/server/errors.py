@@ -16,11 +16,13 @@ class HubError(Exception):
     code: str | None = None
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None, extra: dict | None = None
+        self, message: str, *, status: int | None = None, code: str | None = None, extra: dict | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.extra = dict(extra or {})  # more fields of the JSON body (e.g. `url` of a 409 on create)
+        self.headers = dict(headers or {})  # more response headers (e.g. Content-Range of a 416)
         if status is not None:
             self.status = status
         if code is not None:
@@ -64,6 +66,12 @@ class PreconditionFailed(HubError):
 
 class PayloadTooLarge(HubError):
     status = 413
+
+
+class RangeNotSatisfiable(HubError):
+    """No range of a Range header starts inside the file (RFC 9110 15.5.17: with ``Content-Range: bytes */size``)."""
+
+    status = 416
 
 
 class NotSupported(HubError):

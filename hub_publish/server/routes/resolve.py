@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from hub_publish.server.deps import Ctx, ReadableRepo, unslash
-from hub_publish.server.errors import EntryNotFound, NotSupported
+from hub_publish.server.errors import BadRequest, EntryNotFound, NotSupported, RangeNotSatisfiable
 from hub_publish.server.storage import FileEntry
 from hub_publish.server.validation import validate_path
 
@@ -41,13 +43,88 @@ def resolve(request: Request, repo: ReadableRepo, ctx: Ctx, revision: str, path:
         stat = os.stat(blob)  # FileResponse would raise (500) on a missing file
     except FileNotFoundError:
         raise EntryNotFound(f"The content of {path} is missing on the server; run `hub-publish serve --check`.") from None
-    return _BlobResponse(blob, headers=headers, media_type=media_type, stat_result=stat)
+    byte_range = request.headers.get("range")
+    if byte_range is not None:
+        byte_range = _byte_ranges(byte_range, stat.st_size)
+    return _FileResponse(blob, byte_range=byte_range, headers=headers, media_type=media_type, stat_result=stat)
 
 
-class _BlobResponse(FileResponse):
+# More ranges than this in one header: the whole file is served (as Starlette's FileResponse does).
+MAX_RANGES = 100
+_RANGE_SPEC = re.compile(r"([0-9]*)[ \t]*-[ \t]*([0-9]*)")  # ASCII digits only: int() would take "٣"
+
+
+def _byte_ranges(header: str, size: int) -> str | None:
+    """The Range header checked and normalized (RFC 9110 14.1.2), or None to serve the whole file.
+
+    Written here rather than left to Starlette's FileResponse because that answers a malformed or
+    unsatisfiable header with a plain-text 400/416, not the Hub's JSON error, and refuses a unit it
+    does not know where RFC 9110 says to ignore it. What is handed on is ``bytes=first-last,...``
+    with absolute positions inside the file, which FileResponse serves as 206.
+
+    Raises:
+        BadRequest: The header is not a valid bytes range-set.
+        RangeNotSatisfiable: No range starts inside the file.
+    """
+    unit, equals, range_set = header.partition("=")
+    if not equals or not unit.strip():
+        raise _bad_range(header, "expected bytes=START-END, bytes=START- or bytes=-SUFFIX")
+    if unit.strip().lower() != "bytes":
+        return None  # RFC 9110 14.2: a range unit the server does not support is ignored
+    specs = [spec.strip() for spec in range_set.split(",")]
+    specs = [spec for spec in specs if spec]  # empty list elements are allowed (RFC 9110 5.6.1)
+    if len(specs) > MAX_RANGES:
+        return None
+    if not specs:
+        raise _bad_range(header, "no range given")
+    satisfiable = []
+    for spec in specs:
+        match = _RANGE_SPEC.fullmatch(spec)
+        if match is None or not (match[1] or match[2]):
+            raise _bad_range(header, f"{spec[:40]!r} is not START-END, START- or -SUFFIX")
+        first, last = match[1], match[2]
+        if first:
+            start = _position(first)
+            end = min(_position(last), size - 1) if last else size - 1
+            if last and _position(last) < start:
+                raise _bad_range(header, f"{spec[:40]!r} ends before it starts")
+            if start < size:
+                satisfiable.append((start, end))
+        elif _position(last) > 0 and size > 0:  # the last N bytes
+            satisfiable.append((max(size - _position(last), 0), size - 1))
+    if not satisfiable:
+        raise RangeNotSatisfiable(
+            f"Range {header[:80]!r} is not satisfiable: the file is {size} bytes.",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return "bytes=" + ",".join(f"{start}-{end}" for start, end in satisfiable)
+
+
+def _position(digits: str) -> int:
+    # A byte position beyond any file (and int()'s 4300-digit limit) is capped: 2**63 is past every file.
+    return int(digits) if len(digits) < 19 else 2**63
+
+
+def _bad_range(header: str, why: str) -> BadRequest:
+    return BadRequest(f"Invalid Range header {header[:80]!r}: {why}.")
+
+
+class _FileResponse(FileResponse):
+    """FileResponse that serves the checked Range header (`_byte_ranges`) instead of the raw one."""
+
     # Starlette reads and sends 64 KB per event-loop round trip (a thread hop for the read, then
     # the send); weights files are hundreds of MB, so larger pieces cut that per-piece overhead.
     chunk_size = 1 << 20
+
+    def __init__(self, *args: Any, byte_range: str | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.byte_range = byte_range
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
+        if self.byte_range is not None:
+            headers.append((b"range", self.byte_range.encode("ascii")))
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 @router.api_route("/api/datasets/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "HEAD"], include_in_schema=False)
