@@ -273,14 +273,14 @@ def test_a_hub_that_answers_5xx_with_nothing_cached_is_named_with_its_status() -
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from hub_publish.hub import _hub_errors
+    from hub_publish.hub import hub_errors
 
     url = "http://hub.example:8080/api/models/alice/m/revision/main"
     cause = HfHubHTTPError("503 Server Error", response=httpx2.Response(503, request=httpx2.Request("GET", url)))
     with pytest.raises(HubPublishError, match=r"^alice/m@v1 is not in the local cache, and the Hub at "
                                               r"http://hub\.example:8080 answered HTTP 503; check the endpoint "
                                               r"\(endpoint= / HF_ENDPOINT\) and the network, or load a revision"):
-        with _hub_errors("alice/m", "v1"):
+        with hub_errors("alice/m", "v1"):
             raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub") from cause
 
 

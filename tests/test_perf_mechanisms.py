@@ -276,7 +276,7 @@ def test_downloads_in_large_pieces_keep_every_byte_and_range(hub: HubServer) -> 
 
     from hub_publish.server.routes import resolve
 
-    piece = resolve._BlobResponse.chunk_size
+    piece = resolve._FileResponse.chunk_size
     assert piece >= 1 << 20  # the mechanism (BENCHMARKS.md: server CPU per GB downloaded 2-3 s -> 0.5-0.7 s)
     data = np.random.default_rng(5).bytes(2 * piece + 12345)
     repo = f"alice/{unique('pieces')}"
