@@ -81,8 +81,11 @@ def download_snapshot(
                 pass  # not (completely) cached: download
         return call(cache_only=cache_only)
 
-    refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
+    refused = None if local_files_only else _refused_access(repo_id, revision, token, endpoint, forced=force_download)
     with hub_errors(repo_id, revision, endpoint=endpoint):
+        if refused is not None and force_download:
+            # force_download means "not the cache": huggingface_hub would answer from it, silently.
+            raise refused
         if refused is not None:
             # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
             # or raise the refusal when nothing is cached.
@@ -164,26 +167,34 @@ def fetch_file(
 # ----------------------------------------------------------------------------- helpers
 
 
-def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None) -> Exception | None:
+def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None,
+                    *, forced: bool = False) -> Exception | None:
     """The Hub's refusal (bad/missing token, no access) for a branch or tag revision, else None.
 
     A commit sha is immutable and served from the cache without a request (huggingface_hub's
-    rule, kept); offline mode and connection errors are left to snapshot_download.
+    rule, kept); offline mode and connection errors are left to snapshot_download, except for a
+    ``forced`` download: snapshot_download falls back to the cache on any failure of its first
+    request, force_download or not, so every failure (offline mode included) is returned then.
+    (A forced commit sha is left to snapshot_download: it downloads each file, and those fail loudly.)
     """
     from huggingface_hub import HfApi
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors
 
-    if hf_constants.HF_HUB_OFFLINE or (revision and is_commit_sha(revision)):
+    if revision and is_commit_sha(revision):
         return None
+    if hf_constants.HF_HUB_OFFLINE:
+        return errors.OfflineModeIsEnabled("offline mode is on (HF_HUB_OFFLINE)") if forced else None
     try:
         HfApi(endpoint=endpoint, token=token).repo_info(repo_id, revision=revision, token=token)
     except (errors.RepositoryNotFoundError, errors.GatedRepoError) as exc:
         return exc
     except errors.HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        return exc if status in (401, 403) else None
-    except Exception:  # noqa: BLE001 - transport problems: snapshot_download reports or falls back as it does
+        return exc if status in (401, 403) or forced else None
+    except _transport_errors() as exc:  # unreachable: snapshot_download reports or falls back as it does
+        return exc if forced else None
+    except Exception:  # noqa: BLE001 - anything else: snapshot_download reports it as it does
         return None
     return None
 

@@ -355,6 +355,34 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
 
 
+def test_force_download_that_cannot_download_fails_instead_of_using_the_cache(hub_server: HubServer, tmp_path: Path) -> None:  # noqa: F811
+    # huggingface_hub answers a failed first request with the cached snapshot, force_download or not;
+    # force_download means "not the cache", so the refusal (or the unreachable Hub) is the error.
+    import socket
+
+    repo = f"alice/{unique('forced')}"
+    hub_publish.push_to_hub(_small(), repo, token=ALICE, endpoint=hub_server.endpoint, private=True)
+    cache = tmp_path / "cache"
+    hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
+    with pytest.raises(HubPublishError, match=r"token is missing or invalid: pass token= or set HF_TOKEN") as err:
+        hub_publish.from_pretrained(repo, token="hf_wrong_token", endpoint=hub_server.endpoint, cache_dir=cache, force_download=True)
+    assert "\n" not in str(err.value)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(HubPublishError, match=r"could not be reached"):
+        hub_publish.from_pretrained(repo, token=ALICE, endpoint=closed, cache_dir=cache, force_download=True)
+    # The good token still downloads again.
+    assert type(hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache,
+                                            force_download=True)) is MnistModel
+    # The command line: exit 1, one line naming --token, no "using the cache" warning.
+    ok = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", ALICE])
+    assert ok.exit_code == 0, ok.output
+    forced = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token", "--force-download"])
+    assert forced.exit_code == 1, forced.output
+    assert forced.output.count("\n") == 1 and "pass --token or set HF_TOKEN" in forced.output and "local cache" not in forced.output
+
+
 def test_an_edited_card_survives_an_overwrite(tmp_path: Path) -> None:
     target = hub_publish.save_pretrained(_small(0), tmp_path / "model")
     card = target / constants.CARD_FILE
