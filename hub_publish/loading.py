@@ -266,7 +266,7 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     ``/`` is written ``%2F``. This adds what loading a model asks of it: a model repo, no path inside.
 
     Returns:
-        ``(repo_id, revision)``; revision is None when the reference names none (``o/n`` or ``o/n@``).
+        ``(repo_id, revision)``; revision is None when the reference names none (``o/n``; ``o/n@`` is refused).
 
     Raises:
         HubPublishError: The reference is not ``[hf://]namespace/name[@revision][/]``.
@@ -275,7 +275,8 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     from huggingface_hub.errors import HfUriError
 
     body = ref.removeprefix("hf://").rstrip("/")
-    body = body.removesuffix("@")  # "o/n@": no revision named
+    if body.endswith("@"):  # huggingface_hub refuses it too ("Empty revision after '@'"), in words about hf:// URIs
+        raise HubPublishError(f"{ref} names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch.")
     try:
         uri = parse_hf_uri("hf://" + body)
     except HfUriError as exc:
@@ -293,10 +294,23 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     return uri.id, uri.revision
 
 
+def repo_and_revision(ref: str, revision: str | None) -> tuple[str, str | None]:
+    """`parse_repo_ref`, and the revision to use: the reference's or the ``revision`` option, not two different ones.
+
+    Raises:
+        HubPublishError: A bad reference, or one naming another revision than the option.
+    """
+    repo_id, ref_revision = parse_repo_ref(ref)
+    if ref_revision and revision and ref_revision != revision:
+        given = option(f"revision={revision!r}", f"--revision {revision}")
+        raise HubPublishError(f"{ref} names revision {ref_revision!r} but {given} was passed; give one.")
+    return repo_id, revision or ref_revision
+
+
 def _looks_like_repo_id(ref: str) -> bool:
     """Whether a string that is no existing path reads as ``namespace/name[@revision]`` (else: a missing folder)."""
     try:
-        parse_repo_ref(ref)
+        parse_repo_ref(ref.rstrip("/").removesuffix("@"))  # "o/n@" reads as a repo id (then refused as such)
     except HubPublishError:
         return False
     return True
@@ -320,10 +334,7 @@ def _resolve(
             return ModelSource(folder=path.resolve())
         if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _looks_like_repo_id(ref):
             raise ModelFolderError(f"no model folder at {ref}; pass an existing folder or a Hub repo id such as 'org/name'.")
-    repo_id, ref_revision = parse_repo_ref(ref)
-    if ref_revision and revision and ref_revision != revision:
-        raise HubPublishError(f"{ref} names revision {ref_revision!r} but revision={revision!r} was passed; give one.")
-    revision = revision or ref_revision
+    repo_id, revision = repo_and_revision(ref, revision)
     from hub_publish.hub import download_snapshot
 
     folder, commit = download_snapshot(

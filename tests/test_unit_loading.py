@@ -393,7 +393,6 @@ def test_parse_repo_ref():
     assert parse_repo_ref("hf://alice/m@v1") == ("alice/m", "v1")
     assert parse_repo_ref("alice/m") == ("alice/m", None)
     assert parse_repo_ref("hf://alice/m/") == ("alice/m", None)
-    assert parse_repo_ref("alice/m@") == ("alice/m", None)
     assert parse_repo_ref("hf://alice/m@refs/pr/1") == ("alice/m", "refs/pr/1")
 
 
@@ -428,6 +427,37 @@ def test_a_name_that_is_no_folder_and_no_namespace_name_is_a_missing_folder(tmp_
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelFolderError, match=r"^no model folder at my-model; pass an existing folder or a Hub repo id"):
         hub_publish.from_pretrained("my-model")
+
+
+@pytest.mark.parametrize("ref", ["hf://alice/m@", "alice/m@", "hf://alice/m@/", "alice/m@/"])
+def test_an_empty_revision_is_refused_not_read_as_the_default_branch(ref):
+    # huggingface_hub's parse_hf_uri refuses it ("Empty revision after '@'"): it is a typo, not "main".
+    expected = rf"^{re.escape(ref)} names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch\.$"
+    with pytest.raises(HubPublishError, match=expected):
+        parse_repo_ref(ref)
+    with pytest.raises(HubPublishError, match=expected):  # before any download, and not as a missing folder
+        hub_publish.from_pretrained(ref)
+
+
+def test_cli_names_its_own_options_for_a_bad_reference():
+    from click.testing import CliRunner
+
+    from hub_publish.cli import main as cli
+
+    for args, line in [
+        (["inspect", "hf://alice/m@v1", "--revision", "main"],
+         "Error: hf://alice/m@v1 names revision 'v1' but --revision main was passed; give one."),
+        (["pull", "hf://alice/m@v1", "--revision", "main"],
+         "Error: hf://alice/m@v1 names revision 'v1' but --revision main was passed; give one."),
+        (["inspect", "alice/m@"],
+         "Error: alice/m@ names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch."),
+        (["pull", "hf://alice/m@"],
+         "Error: hf://alice/m@ names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch."),
+    ]:
+        result = CliRunner().invoke(cli, args, env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [line]
+        assert isinstance(result.exception, SystemExit)  # a clean exit, no traceback
 
 
 def test_bad_references():
