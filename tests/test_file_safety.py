@@ -282,7 +282,8 @@ def test_a_cached_graph_json_that_fails_is_evicted(hub_server: HubServer, tmp_pa
     cached = _cached(cache, constants.GRAPH_FILE)
     blob = cached.resolve()
     blob.write_text('{"tampered": true}')
-    with pytest.raises(IntegrityError, match=r"^graph\.json in .* is \d+ bytes, metadata\.json says \d+ "):
+    with pytest.raises(IntegrityError, match=r"^graph\.json in .* is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "
+                                             r"re-download it \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder, evict=True)
     assert not cached.exists() and not blob.exists()  # evicted: no corrupt entry stays
     download_snapshot(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
@@ -353,6 +354,20 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     assert option("token=", "--token") == "token="
     fresh = CliRunner().invoke(cli, ["pull", f"alice/{unique('nothing')}", "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
+
+
+def test_pushing_what_is_no_model_folder_says_which_and_how_to_write_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emptydir").mkdir()
+    # Python names Python's way to write a folder; refused before any request (the endpoint is never reached).
+    for folder, why in [("nonexistent_dir", "no such folder"), ("emptydir", f"no {constants.CONFIG_FILE}")]:
+        with pytest.raises(ModelFolderError) as err:
+            hub_publish.push_to_hub(folder, "alice/x", token=ALICE, endpoint="http://127.0.0.1:9")
+        assert str(err.value) == f"{folder} is not a model folder ({why}); write one with hub_publish.save_pretrained."
+    result = CliRunner().invoke(cli, ["push", "emptydir", "alice/x", "--endpoint", "http://127.0.0.1:9", "--token", ALICE])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: emptydir is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save."]
 
 
 def test_force_download_that_cannot_download_fails_instead_of_using_the_cache(hub_server: HubServer, tmp_path: Path) -> None:  # noqa: F811

@@ -412,6 +412,8 @@ def test_cli_pull_refuses_and_evicts_a_corrupted_cache_entry(hub: HubServer, tmp
     blobs[0].write_bytes(blobs[0].read_bytes()[:-1] + b"!")
     bad = _cli_subprocess(["pull", repo], env)
     assert bad.returncode != 0 and "does not match its sha256" in bad.stderr
+    # A cache snapshot is repaired by downloading it again, with the command line's option.
+    assert bad.stderr.strip().endswith("re-download it (hub-publish pull --force-download) or re-save the model."), bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not blobs[0].exists()
     again = _cli_subprocess(["pull", repo], env)
     assert again.returncode == 0 and "1 weights file(s) verified" in again.stdout, again.stderr

@@ -93,7 +93,7 @@ def test_verify_folder_without_metadata_checks_nothing(folder):
 
 def test_missing_weights_file(folder):
     (folder / constants.WEIGHTS_FILE).unlink()
-    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-save the model \(or copy the folder again\)\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == folder / constants.WEIGHTS_FILE
 
@@ -116,7 +116,7 @@ def test_truncated_weights_file(folder):
     weights = folder / constants.WEIGHTS_FILE
     size = weights.stat().st_size
     weights.write_bytes(weights.read_bytes()[:-1])
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-save the model \(or copy the folder again\)\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == weights
 
@@ -126,7 +126,7 @@ def test_altered_weights_file_of_the_same_size(folder):
     data = bytearray(weights.read_bytes())
     data[100] ^= 1
     weights.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-download it \(force_download=True\) or re-save the model\.$"):
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-save the model \(or copy the folder again\)\.$"):
         verify_folder(folder)
 
 
@@ -458,6 +458,21 @@ def test_cli_names_its_own_options_for_a_bad_reference():
         assert result.exit_code == 1, result.output
         assert result.output.strip().splitlines() == [line]
         assert isinstance(result.exception, SystemExit)  # a clean exit, no traceback
+
+
+def test_cli_says_how_to_save_a_folder_in_its_own_words(tmp_path):
+    from click.testing import CliRunner
+
+    from hub_publish.cli import main as cli
+
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    for command in ("card", "inspect"):
+        result = CliRunner().invoke(cli, [command, str(empty)])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [
+            f"Error: {empty} has no {constants.CONFIG_FILE}: it is not a Keras model folder (save it with hub-publish save)."
+        ]
 
 
 def test_bad_references():
