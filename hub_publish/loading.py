@@ -294,6 +294,35 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     return uri.id, uri.revision
 
 
+def push_repo_id(repo_id: Any) -> str:
+    """The repo a push goes to, from ``namespace/name`` or ``hf://namespace/name`` (Keras' spelling).
+
+    Checked before anything is created, with the Hub's name rule (`hub_lists.repo_name_problem`):
+    huggingface_hub would pass a bare name on (the Hub answers 404) and speak of its ``repo_type``
+    argument for ``hf://...``, which hub-publish does not have. A revision is refused: a push names
+    its branch with the branch option, and ``@v1`` could be a tag or a commit, which take no push.
+
+    Raises:
+        HubPublishError: Not ``[hf://]namespace/name``.
+    """
+    from hub_publish.hub_lists import repo_name_problem
+
+    if not isinstance(repo_id, str):
+        raise HubPublishError(f"the repo id must be a string namespace/name, not a {type(repo_id).__name__}.")
+    body = repo_id.removeprefix("hf://").rstrip("/")
+    if "@" in body:
+        raise HubPublishError(f"{repo_id} names a revision; push to namespace/name and give the branch with "
+                              f"{option('branch=', '--branch')}.")
+    parts = body.split("/")
+    if len(parts) != 2:
+        raise HubPublishError(f"{repo_id!r} is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model.")
+    for part in parts:
+        problem = repo_name_problem(part)
+        if problem:
+            raise HubPublishError(f"invalid repo id {repo_id!r}: {part!r} is not a valid name; {problem}")
+    return body
+
+
 def repo_and_revision(ref: str, revision: str | None) -> tuple[str, str | None]:
     """`parse_repo_ref`, and the revision to use: the reference's or the ``revision`` option, not two different ones.
 

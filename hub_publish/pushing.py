@@ -85,6 +85,9 @@ def push_to_hub(
     """
     from huggingface_hub import HfApi
 
+    from hub_publish.loading import push_repo_id
+
+    repo_id = push_repo_id(repo_id)  # one clear line before anything is created
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
     # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
     # push creates no repo and no branch.

@@ -448,6 +448,30 @@ def test_cli_push_bad_input_is_one_line_and_stores_nothing(repo: str, token: str
     assert repo not in names
 
 
+def test_push_repo_id_is_namespace_name_or_hf_uri_checked_before_anything_is_created(
+        hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    folder = hub_publish.save_pretrained(_model(72), tmp_path / "model")
+    env = client_env(hub, tmp_path / "hf-home", ALICE)
+    before = {m.id for m in alice.list_models(author="alice")}
+    target = f"alice/{unique('via-uri')}"
+    for repo, line in [
+        ("onlyname", "Error: 'onlyname' is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model."),
+        (f"hf://{target}@v1", f"Error: hf://{target}@v1 names a revision; push to namespace/name and give the branch with --branch."),
+        ("hf://datasets/alice/x", "Error: 'hf://datasets/alice/x' is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model."),
+    ]:
+        proc = _cli_subprocess(["push", str(folder), repo], env)
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [line], proc.stderr
+    with pytest.raises(HubPublishError, match=r"names a revision; push to namespace/name and give the branch with branch=\.$"):
+        hub_publish.push_to_hub(folder, f"hf://{target}@v1", token=ALICE, endpoint=hub.endpoint)
+    assert {m.id for m in alice.list_models(author="alice")} == before  # nothing created
+    # Keras' hf:// spelling of a repo id pushes to that repo.
+    proc = _cli_subprocess(["push", str(folder), f"hf://{target}"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert alice.repo_info(target).sha in proc.stdout
+    result = hub_publish.push_to_hub(folder, f"hf://{target}/", token=ALICE, endpoint=hub.endpoint)
+    assert result.repo_id == target and not result.changed
+
+
 def test_cli_push_of_a_card_the_hub_refuses_says_why_in_one_line(hub: HubServer, tmp_path: Path) -> None:
     folder = hub_publish.save_pretrained(_model(71), tmp_path / "model")
     card = folder / constants.CARD_FILE
