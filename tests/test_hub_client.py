@@ -444,6 +444,7 @@ def test_cli_push_bad_input_is_one_line_and_stores_nothing(repo: str, token: str
     assert len(err) == 1 and err[0].startswith("Error:"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert re.search(message, err[0], re.IGNORECASE), err[0]
+    assert ".)" not in err[0] and not err[0].endswith(".."), err[0]  # the server's sentence ends inside the brackets once
     names = {m.id for m in alice.list_models(author=repo.split("/")[0])}
     assert repo not in names
 
