@@ -123,7 +123,7 @@ def push_to_hub(
         commit_id=info.oid,
         commit_url=info.commit_url,
         repo_url=str(repo_url),
-        revision=branch or "main",
+        revision=info.pr_revision or branch or "main",  # create_pr: the commit is on refs/pr/N
         changed=changed,
         pr_url=info.pr_url,
     )
