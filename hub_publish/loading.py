@@ -130,7 +130,8 @@ def from_pretrained(
     trusted = tuple(trusted_modules)
     cls, why_not = _resolve_class(config, trusted)
     if expected_class is not None:
-        _check_class(config, cls, expected_class)
+        where = f"{source.repo_id}@{source.commit or source.revision or 'main'}" if source.repo_id else str(folder)
+        _check_class(config, cls, expected_class, where=where)
     if cls is not None:
         _import_trusted_layers(config, trusted)
         _check_known_layers(config)
@@ -454,7 +455,8 @@ def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple
     return cls, ""
 
 
-def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) -> None:
+def _check_class(config: Mapping[str, Any], cls: type | None, expected: type, *, where: str = "this folder") -> None:
+    """Refuse a model of another class than ``expected``; ``where`` names the folder or ``repo@commit``."""
     import keras
 
     registered = str(config.get("registered_name") or config.get("class_name"))
@@ -462,7 +464,7 @@ def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) ->
         return
     expected_name = keras.saving.get_registered_name(expected)
     raise ClassMismatchError(
-        f"this folder holds {registered}, not {expected_name}; load it with hub_publish.from_pretrained() "
+        f"{where} holds {registered}, not {expected_name}; load it with hub_publish.from_pretrained() "
         f"or with {registered.split('>')[-1]}.from_pretrained()."
     )
 

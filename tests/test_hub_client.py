@@ -184,6 +184,12 @@ def test_revision_by_commit_sha(versions: dict, hub: HubServer, tmp_path: Path) 
     assert _requests_since(hub, mark), "the server log shows no requests at all"
 
 
+def test_a_hub_model_of_another_class_is_named_by_repo_and_commit(versions: dict, hub: HubServer, tmp_path: Path) -> None:
+    repo, commit = versions["repo"], versions["commits"]["v1"]
+    with pytest.raises(HubPublishError, match=rf"^{re.escape(repo)}@{commit} holds hub_publish>MnistModel, not hub_publish>MnistDictModel; "):
+        MnistDictModel.from_pretrained(repo, revision="v1", endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+
+
 def test_unknown_revision_and_repo_are_clear(versions: dict, hub: HubServer, tmp_path: Path) -> None:
     with pytest.raises(HubPublishError, match="revision 'nope'"):
         hub_publish.from_pretrained(versions["repo"], revision="nope", endpoint=hub.endpoint, cache_dir=tmp_path)
