@@ -334,8 +334,9 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
         shutil.copytree(folder, target, dirs_exist_ok=True)
         folder = target
     weights = [name for name in checked if ".weights." in name]
+    count = sum(1 for path in folder.rglob("*") if path.is_file())  # card, plots, ... are not in the manifest
     click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(weights)} weights file(s) verified, "
-               f"{len(checked)} file(s) in all)")
+               f"{len(checked)} file(s) verified in all, {count} file(s) in the folder)")
 
 
 @main.command()

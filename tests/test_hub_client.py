@@ -401,6 +401,8 @@ def test_cli_push_and_pull(hub: HubServer, alice: HfApi, tmp_path: Path) -> None
     dest = tmp_path / "pulled"
     pulled = _cli(["pull", repo, "--endpoint", hub.endpoint, "--dest", str(dest)], hub)
     assert pulled.exit_code == 0, pulled.output
+    copied = sum(1 for path in dest.rglob("*") if path.is_file())
+    assert copied > 3 and f", {copied} file(s) in the folder)" in pulled.output, pulled.output  # what was copied
     for name in (constants.CONFIG_FILE, constants.METADATA_FILE, constants.WEIGHTS_FILE):
         assert (dest / name).read_bytes() == (folder / name).read_bytes()
     loaded = hub_publish.from_pretrained(dest)
