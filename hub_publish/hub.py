@@ -224,7 +224,7 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
     except errors.RemoteEntryNotFoundError as exc:
         raise HubPublishError(f"a file is missing from {where}: {first_line(exc)}") from None
     except errors.LocalEntryNotFoundError as exc:
-        raise HubPublishError(_not_cached_message(where, exc, endpoint)) from None
+        raise HubPublishError(_not_cached_message(where, exc, endpoint, repo_id=repo_id)) from None
     except errors.OfflineModeIsEnabled:
         raise HubPublishError(f"{where}: the Hub cannot be used in offline mode (HF_HUB_OFFLINE is set); unset it.") from None
     except errors.HFValidationError as exc:
@@ -246,14 +246,20 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
         ) from None
 
 
-def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) -> str:
+def _not_cached_message(where: str, exc: BaseException, endpoint: str | None, *, repo_id: str | None = None) -> str:
     """Why a snapshot could not be used: huggingface_hub raises the same LocalEntryNotFoundError for
-    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart."""
+    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart. A partly
+    cached snapshot (a load fetches only the model files; `hub-publish pull` asks for all) names
+    the files it lacks."""
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors
 
     cause = exc.__cause__
-    what = f"{where} is {'only partly' if isinstance(exc, errors.IncompleteSnapshotError) else 'not'} in the local cache"
+    what = f"{where} is not in the local cache"
+    if isinstance(exc, errors.IncompleteSnapshotError):
+        missing = _missing_from_snapshot(repo_id, Path(exc.snapshot_path)) if repo_id else []
+        sample = ", ".join(missing[:5]) + (f", ... ({len(missing) - 5} more)" if len(missing) > 5 else "")
+        what = f"{where} is only partly in the local cache" + (f" ({len(missing)} file(s) missing: {sample})" if missing else "")
     cached = "or load a revision that is in the local cache (`hf cache ls` lists them)"
     if isinstance(cause, errors.OfflineModeIsEnabled) or (cause is None and hf_constants.HF_HUB_OFFLINE):
         return f"{what} and offline mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it, {cached}."
@@ -265,6 +271,18 @@ def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) ->
     else:
         failure = f"could not be reached ({first_line(cause)})"
     return f"{what}, and the Hub at {_endpoint_of(endpoint, cause)} {failure}; {_check_endpoint()}, {cached}."
+
+
+def _missing_from_snapshot(repo_id: str, snapshot: Path) -> list[str]:
+    """The files of a cached snapshot's tree listing (huggingface_hub's `get_cached_repo_tree`, no
+    request) that the snapshot folder lacks; [] when that cannot be told."""
+    from huggingface_hub import get_cached_repo_tree
+
+    try:  # <cache>/models--o--n/snapshots/<commit>
+        tree = get_cached_repo_tree(repo_id, revision=snapshot.name, cache_dir=snapshot.parent.parent.parent)
+    except Exception:  # noqa: BLE001 - no listing cached (or an unexpected layout): the message goes without the list
+        return []
+    return sorted(entry.path for entry in tree if not (snapshot / entry.path).exists())
 
 
 def _check_endpoint() -> str:

@@ -226,6 +226,13 @@ def test_offline_after_one_load_also_with_the_server_stopped(tmp_path: Path) -> 
         offline = _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
         assert offline.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
         assert _requests_since(server, mark) == []
+        # A pull asks for the whole snapshot; the loads cached only the model files: it says which
+        # files are missing and how to get them (decision: docs/hub.md, "Offline").
+        pulled = _cli_subprocess(["pull", repo], client_env(server, home, ALICE, HF_HUB_OFFLINE="1"))
+        assert pulled.returncode == 1 and len(pulled.stderr.strip().splitlines()) == 1, pulled.stderr
+        assert re.search(rf"^Error: {repo} is only partly in the local cache \(\d+ file\(s\) missing: [^)]*{constants.CARD_FILE}",
+                         pulled.stderr), pulled.stderr
+        assert "unset HF_HUB_OFFLINE to download it" in pulled.stderr
     # Server gone (its port refuses connections): offline still works, online fails clearly.
     _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
     fresh = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=tmp_path, capture_output=True,
