@@ -238,7 +238,8 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
             412: "the branch moved meanwhile; pull and push again",
             413: "the upload is larger than the server allows",
         }.get(status, "the Hub refused the request")
-        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc)})") from None
+        # huggingface_hub ends the server's sentence with one more period: keep neither inside the brackets.
+        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc).rstrip('.')})") from None
     except _transport_errors() as exc:
         raise HubPublishError(
             f"the Hub at {_endpoint_of(endpoint, exc)} could not be reached for {where} ({first_line(exc)}); "
