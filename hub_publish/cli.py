@@ -322,10 +322,10 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
 
     from hub_publish.hub import download_snapshot
     from hub_publish.format import verify_folder
-    from hub_publish.loading import parse_repo_ref
+    from hub_publish.loading import repo_and_revision
 
-    repo, ref_revision = parse_repo_ref(repo_id)
-    folder, commit = download_snapshot(repo, revision=revision or ref_revision, token=token, endpoint=endpoint, force_download=force_download)
+    repo, revision = repo_and_revision(repo_id, revision)
+    folder, commit = download_snapshot(repo, revision=revision, token=token, endpoint=endpoint, force_download=force_download)
     checked = verify_folder(folder, evict=True, rehash=rehash or force_download)
     if dest:
         target = Path(dest)
@@ -334,8 +334,9 @@ def pull(repo_id: str, revision: str | None, dest: str | None, endpoint: str | N
         shutil.copytree(folder, target, dirs_exist_ok=True)
         folder = target
     weights = [name for name in checked if ".weights." in name]
+    count = sum(1 for path in folder.rglob("*") if path.is_file())  # card, plots, ... are not in the manifest
     click.echo(f"{repo}@{commit or revision or 'main'}: {folder} ({len(weights)} weights file(s) verified, "
-               f"{len(checked)} file(s) in all)")
+               f"{len(checked)} file(s) verified in all, {count} file(s) in the folder)")
 
 
 @main.command()

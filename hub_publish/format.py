@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hub_publish import constants, verify_cache
-from hub_publish.errors import IntegrityError, ModelFolderError
+from hub_publish.errors import IntegrityError, ModelFolderError, option
 from hub_publish.text import is_sha256
 
 CONFIG_FILE = constants.CONFIG_FILE
@@ -235,7 +235,8 @@ def read_json_object(folder: str | os.PathLike, name: str, *, required: bool) ->
     path = folder / name
     if not path.is_file():
         if required:
-            raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with hub_publish.save_pretrained).")
+            save = option("hub_publish.save_pretrained", "hub-publish save")
+            raise ModelFolderError(f"{folder} has no {name}: it is not a Keras model folder (save it with {save}).")
         return None
     with open(path, "rb") as f:
         return parse_json_object(f.read(), f"{name} in {folder}")
@@ -520,7 +521,7 @@ def verify_folder(
     wanted = set(metadata.files) if only is None else set(only)
     files = {name: record.to_dict() for name, record in metadata.files.items() if name in wanted and name not in set(skip)}
     try:
-        _check_files(folder, files, rehash=rehash)
+        _check_files(folder, files, rehash=rehash, cached=evict)
     except IntegrityError as exc:
         if evict and exc.path is not None:
             evict_from_cache(Path(exc.path))
@@ -528,28 +529,30 @@ def verify_folder(
     return list(files)
 
 
-def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False) -> None:
+def _check_files(folder: Path, files: Mapping[str, Any], *, rehash: bool = False, cached: bool = False) -> None:
+    # A cache snapshot is repaired by downloading it again; a local folder has nothing to download.
+    repair = f"re-download it ({_redownload()}) or re-save the model" if cached else "re-save the model (or copy the folder again)"
     for name, record in files.items():
         if not isinstance(name, str) or not name or name.startswith(("/", "\\")) or ".." in Path(name).parts:
             raise ModelFolderError(f"metadata.json in {folder} names a weights file outside the folder ({name!r}); re-save the model.")
         path = folder / name
         if not path.is_file():
             raise IntegrityError(
-                f"{folder} has no {name} (metadata.json lists it); re-download it ({_redownload()}) or re-save the model.", path
+                f"{folder} has no {name} (metadata.json lists it); {repair}.", path
             )
         expected_size = record.get(constants.META_SIZE)
         actual_size = path.stat().st_size
         if expected_size is not None and actual_size != expected_size:
             raise IntegrityError(
                 f"{name} in {folder} is {actual_size} bytes, metadata.json says {expected_size} "
-                f"(truncated or altered); re-download it ({_redownload()}) or re-save the model.",
+                f"(truncated or altered); {repair}.",
                 path,
             )
         # Verify once (hub_publish.verify_cache): hashed when first seen, re-hashed only if the file changed.
         if not verify_cache.matches(path, str(record.get(constants.META_SHA256)), expected_size, rehash=rehash):
             raise IntegrityError(
                 f"{name} in {folder} does not match its sha256 in metadata.json (altered or corrupted); "
-                f"re-download it ({_redownload()}) or re-save the model.",
+                f"{repair}.",
                 path,
             )
 

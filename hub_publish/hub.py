@@ -81,8 +81,11 @@ def download_snapshot(
                 pass  # not (completely) cached: download
         return call(cache_only=cache_only)
 
-    refused = None if (local_files_only or force_download) else _refused_access(repo_id, revision, token, endpoint)
+    refused = None if local_files_only else _refused_access(repo_id, revision, token, endpoint, forced=force_download)
     with hub_errors(repo_id, revision, endpoint=endpoint):
+        if refused is not None and force_download:
+            # force_download means "not the cache": huggingface_hub would answer from it, silently.
+            raise refused
         if refused is not None:
             # huggingface_hub answers a refused token with the cached snapshot, silently; say so,
             # or raise the refusal when nothing is cached.
@@ -164,26 +167,34 @@ def fetch_file(
 # ----------------------------------------------------------------------------- helpers
 
 
-def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None) -> Exception | None:
+def _refused_access(repo_id: str, revision: str | None, token: str | bool | None, endpoint: str | None,
+                    *, forced: bool = False) -> Exception | None:
     """The Hub's refusal (bad/missing token, no access) for a branch or tag revision, else None.
 
     A commit sha is immutable and served from the cache without a request (huggingface_hub's
-    rule, kept); offline mode and connection errors are left to snapshot_download.
+    rule, kept); offline mode and connection errors are left to snapshot_download, except for a
+    ``forced`` download: snapshot_download falls back to the cache on any failure of its first
+    request, force_download or not, so every failure (offline mode included) is returned then.
+    (A forced commit sha is left to snapshot_download: it downloads each file, and those fail loudly.)
     """
     from huggingface_hub import HfApi
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors
 
-    if hf_constants.HF_HUB_OFFLINE or (revision and is_commit_sha(revision)):
+    if revision and is_commit_sha(revision):
         return None
+    if hf_constants.HF_HUB_OFFLINE:
+        return errors.OfflineModeIsEnabled("offline mode is on (HF_HUB_OFFLINE)") if forced else None
     try:
         HfApi(endpoint=endpoint, token=token).repo_info(repo_id, revision=revision, token=token)
     except (errors.RepositoryNotFoundError, errors.GatedRepoError) as exc:
         return exc
     except errors.HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        return exc if status in (401, 403) else None
-    except Exception:  # noqa: BLE001 - transport problems: snapshot_download reports or falls back as it does
+        return exc if status in (401, 403) or forced else None
+    except _transport_errors() as exc:  # unreachable: snapshot_download reports or falls back as it does
+        return exc if forced else None
+    except Exception:  # noqa: BLE001 - anything else: snapshot_download reports it as it does
         return None
     return None
 
@@ -213,7 +224,7 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
     except errors.RemoteEntryNotFoundError as exc:
         raise HubPublishError(f"a file is missing from {where}: {first_line(exc)}") from None
     except errors.LocalEntryNotFoundError as exc:
-        raise HubPublishError(_not_cached_message(where, exc, endpoint)) from None
+        raise HubPublishError(_not_cached_message(where, exc, endpoint, repo_id=repo_id)) from None
     except errors.OfflineModeIsEnabled:
         raise HubPublishError(f"{where}: the Hub cannot be used in offline mode (HF_HUB_OFFLINE is set); unset it.") from None
     except errors.HFValidationError as exc:
@@ -227,7 +238,8 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
             412: "the branch moved meanwhile; pull and push again",
             413: "the upload is larger than the server allows",
         }.get(status, "the Hub refused the request")
-        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc)})") from None
+        # huggingface_hub ends the server's sentence with one more period: keep neither inside the brackets.
+        raise HubPublishError(f"{where}: {hint} (HTTP {status}: {first_line(exc).rstrip('.')})") from None
     except _transport_errors() as exc:
         raise HubPublishError(
             f"the Hub at {_endpoint_of(endpoint, exc)} could not be reached for {where} ({first_line(exc)}); "
@@ -235,14 +247,20 @@ def hub_errors(repo_id: str, revision: str | None, *, endpoint: str | None = Non
         ) from None
 
 
-def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) -> str:
+def _not_cached_message(where: str, exc: BaseException, endpoint: str | None, *, repo_id: str | None = None) -> str:
     """Why a snapshot could not be used: huggingface_hub raises the same LocalEntryNotFoundError for
-    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart."""
+    offline mode, ``local_files_only`` and an unreachable Hub; its cause tells them apart. A partly
+    cached snapshot (a load fetches only the model files; `hub-publish pull` asks for all) names
+    the files it lacks."""
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors
 
     cause = exc.__cause__
-    what = f"{where} is {'only partly' if isinstance(exc, errors.IncompleteSnapshotError) else 'not'} in the local cache"
+    what = f"{where} is not in the local cache"
+    if isinstance(exc, errors.IncompleteSnapshotError):
+        missing = _missing_from_snapshot(repo_id, Path(exc.snapshot_path)) if repo_id else []
+        sample = ", ".join(missing[:5]) + (f", ... ({len(missing) - 5} more)" if len(missing) > 5 else "")
+        what = f"{where} is only partly in the local cache" + (f" ({len(missing)} file(s) missing: {sample})" if missing else "")
     cached = "or load a revision that is in the local cache (`hf cache ls` lists them)"
     if isinstance(cause, errors.OfflineModeIsEnabled) or (cause is None and hf_constants.HF_HUB_OFFLINE):
         return f"{what} and offline mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it, {cached}."
@@ -254,6 +272,18 @@ def _not_cached_message(where: str, exc: BaseException, endpoint: str | None) ->
     else:
         failure = f"could not be reached ({first_line(cause)})"
     return f"{what}, and the Hub at {_endpoint_of(endpoint, cause)} {failure}; {_check_endpoint()}, {cached}."
+
+
+def _missing_from_snapshot(repo_id: str, snapshot: Path) -> list[str]:
+    """The files of a cached snapshot's tree listing (huggingface_hub's `get_cached_repo_tree`, no
+    request) that the snapshot folder lacks; [] when that cannot be told."""
+    from huggingface_hub import get_cached_repo_tree
+
+    try:  # <cache>/models--o--n/snapshots/<commit>
+        tree = get_cached_repo_tree(repo_id, revision=snapshot.name, cache_dir=snapshot.parent.parent.parent)
+    except Exception:  # noqa: BLE001 - no listing cached (or an unexpected layout): the message goes without the list
+        return []
+    return sorted(entry.path for entry in tree if not (snapshot / entry.path).exists())
 
 
 def _check_endpoint() -> str:

@@ -130,7 +130,8 @@ def from_pretrained(
     trusted = tuple(trusted_modules)
     cls, why_not = _resolve_class(config, trusted)
     if expected_class is not None:
-        _check_class(config, cls, expected_class)
+        where = f"{source.repo_id}@{source.commit or source.revision or 'main'}" if source.repo_id else str(folder)
+        _check_class(config, cls, expected_class, where=where)
     if cls is not None:
         _import_trusted_layers(config, trusted)
         _check_known_layers(config)
@@ -266,7 +267,7 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     ``/`` is written ``%2F``. This adds what loading a model asks of it: a model repo, no path inside.
 
     Returns:
-        ``(repo_id, revision)``; revision is None when the reference names none (``o/n`` or ``o/n@``).
+        ``(repo_id, revision)``; revision is None when the reference names none (``o/n``; ``o/n@`` is refused).
 
     Raises:
         HubPublishError: The reference is not ``[hf://]namespace/name[@revision][/]``.
@@ -275,7 +276,8 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     from huggingface_hub.errors import HfUriError
 
     body = ref.removeprefix("hf://").rstrip("/")
-    body = body.removesuffix("@")  # "o/n@": no revision named
+    if body.endswith("@"):  # huggingface_hub refuses it too ("Empty revision after '@'"), in words about hf:// URIs
+        raise HubPublishError(f"{ref} names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch.")
     try:
         uri = parse_hf_uri("hf://" + body)
     except HfUriError as exc:
@@ -293,10 +295,52 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     return uri.id, uri.revision
 
 
+def push_repo_id(repo_id: Any) -> str:
+    """The repo a push goes to, from ``namespace/name`` or ``hf://namespace/name`` (Keras' spelling).
+
+    Checked before anything is created, with the Hub's name rule (`hub_lists.repo_name_problem`):
+    huggingface_hub would pass a bare name on (the Hub answers 404) and speak of its ``repo_type``
+    argument for ``hf://...``, which hub-publish does not have. A revision is refused: a push names
+    its branch with the branch option, and ``@v1`` could be a tag or a commit, which take no push.
+
+    Raises:
+        HubPublishError: Not ``[hf://]namespace/name``.
+    """
+    from hub_publish.hub_lists import repo_name_problem
+
+    if not isinstance(repo_id, str):
+        raise HubPublishError(f"the repo id must be a string namespace/name, not a {type(repo_id).__name__}.")
+    body = repo_id.removeprefix("hf://").rstrip("/")
+    if "@" in body:
+        raise HubPublishError(f"{repo_id} names a revision; push to namespace/name and give the branch with "
+                              f"{option('branch=', '--branch')}.")
+    parts = body.split("/")
+    if len(parts) != 2:
+        raise HubPublishError(f"{repo_id!r} is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model.")
+    for part in parts:
+        problem = repo_name_problem(part)
+        if problem:
+            raise HubPublishError(f"invalid repo id {repo_id!r}: {part!r} is not a valid name; {problem}")
+    return body
+
+
+def repo_and_revision(ref: str, revision: str | None) -> tuple[str, str | None]:
+    """`parse_repo_ref`, and the revision to use: the reference's or the ``revision`` option, not two different ones.
+
+    Raises:
+        HubPublishError: A bad reference, or one naming another revision than the option.
+    """
+    repo_id, ref_revision = parse_repo_ref(ref)
+    if ref_revision and revision and ref_revision != revision:
+        given = option(f"revision={revision!r}", f"--revision {revision}")
+        raise HubPublishError(f"{ref} names revision {ref_revision!r} but {given} was passed; give one.")
+    return repo_id, revision or ref_revision
+
+
 def _looks_like_repo_id(ref: str) -> bool:
     """Whether a string that is no existing path reads as ``namespace/name[@revision]`` (else: a missing folder)."""
     try:
-        parse_repo_ref(ref)
+        parse_repo_ref(ref.rstrip("/").removesuffix("@"))  # "o/n@" reads as a repo id (then refused as such)
     except HubPublishError:
         return False
     return True
@@ -320,10 +364,7 @@ def _resolve(
             return ModelSource(folder=path.resolve())
         if isinstance(repo_id_or_path, os.PathLike) or path.exists() or not _looks_like_repo_id(ref):
             raise ModelFolderError(f"no model folder at {ref}; pass an existing folder or a Hub repo id such as 'org/name'.")
-    repo_id, ref_revision = parse_repo_ref(ref)
-    if ref_revision and revision and ref_revision != revision:
-        raise HubPublishError(f"{ref} names revision {ref_revision!r} but revision={revision!r} was passed; give one.")
-    revision = revision or ref_revision
+    repo_id, revision = repo_and_revision(ref, revision)
     from hub_publish.hub import download_snapshot
 
     folder, commit = download_snapshot(
@@ -414,7 +455,8 @@ def _resolve_class(config: Mapping[str, Any], trusted: tuple[str, ...]) -> tuple
     return cls, ""
 
 
-def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) -> None:
+def _check_class(config: Mapping[str, Any], cls: type | None, expected: type, *, where: str = "this folder") -> None:
+    """Refuse a model of another class than ``expected``; ``where`` names the folder or ``repo@commit``."""
     import keras
 
     registered = str(config.get("registered_name") or config.get("class_name"))
@@ -422,7 +464,7 @@ def _check_class(config: Mapping[str, Any], cls: type | None, expected: type) ->
         return
     expected_name = keras.saving.get_registered_name(expected)
     raise ClassMismatchError(
-        f"this folder holds {registered}, not {expected_name}; load it with hub_publish.from_pretrained() "
+        f"{where} holds {registered}, not {expected_name}; load it with hub_publish.from_pretrained() "
         f"or with {registered.split('>')[-1]}.from_pretrained()."
     )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hub_publish import __version__, constants
 from hub_publish import format as fmt
 from hub_publish.remote_file import read_remote_bytes
-from hub_publish.errors import HubPublishError, ModelFolderError
+from hub_publish.errors import HubPublishError, ModelFolderError, option
 from hub_publish.hub import hub_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +85,9 @@ def push_to_hub(
     """
     from huggingface_hub import HfApi
 
+    from hub_publish.loading import push_repo_id
+
+    repo_id = push_repo_id(repo_id)  # one clear line before anything is created
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
     # The folder is checked (links, hashes) or packaged before the Hub is touched: a refused
     # push creates no repo and no branch.
@@ -120,7 +123,7 @@ def push_to_hub(
         commit_id=info.oid,
         commit_url=info.commit_url,
         repo_url=str(repo_url),
-        revision=branch or "main",
+        revision=info.pr_revision or branch or "main",  # create_pr: the commit is on refs/pr/N
         changed=changed,
         pr_url=info.pr_url,
     )
@@ -137,7 +140,7 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
     if isinstance(model_or_folder, (str, os.PathLike)):
         folder = Path(model_or_folder)
         if not (folder / constants.CONFIG_FILE).is_file():
-            raise ModelFolderError(f"{folder} is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save.")
+            raise ModelFolderError(f"{folder} is not a model folder ({'no such folder' if not folder.is_dir() else 'no ' + constants.CONFIG_FILE}); write one with {option('hub_publish.save_pretrained', 'hub-publish save')}.")
         if save_kwargs:
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
         _check_links(folder)  # never publish what a link out of the folder points to

@@ -61,7 +61,7 @@ from hub_publish.data import (
     eval_batch_size,
     load_dataset,
 )
-from hub_publish.errors import DataError
+from hub_publish.errors import DataError, option
 from hub_publish.text import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -566,8 +566,12 @@ _READERS: dict[str, Callable[..., TrainingData]] = {
 
 
 def _as_kind(data: Any, kind: str, what: str) -> Any:
-    """``data`` when it is of the same kind as the training data, else a one-line refusal."""
-    found = KIND_ARRAYS if isinstance(data, (tuple, list)) else source_kind(data)
+    """``data`` when it is of the same kind as the training data, else a one-line refusal naming the
+    parameter (``test_data=``; ``--test-data`` on the command line, as the CLI's own checks say)."""
+    try:
+        found = KIND_ARRAYS if isinstance(data, (tuple, list)) else source_kind(data)
+    except DataError as exc:
+        raise DataError(f"{option(what + '=', '--' + what.replace('_', '-'))}: {exc}") from None
     if found != kind:
         raise DataError(f"{what} must be of the same kind as the training data ({kind}); got {found}")
     return data

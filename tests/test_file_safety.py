@@ -282,7 +282,8 @@ def test_a_cached_graph_json_that_fails_is_evicted(hub_server: HubServer, tmp_pa
     cached = _cached(cache, constants.GRAPH_FILE)
     blob = cached.resolve()
     blob.write_text('{"tampered": true}')
-    with pytest.raises(IntegrityError, match=r"^graph\.json in .* is \d+ bytes, metadata\.json says \d+ "):
+    with pytest.raises(IntegrityError, match=r"^graph\.json in .* is \d+ bytes, metadata\.json says \d+ \(truncated or altered\); "
+                                             r"re-download it \(force_download=True\) or re-save the model\.$"):
         verify_folder(folder, evict=True)
     assert not cached.exists() and not blob.exists()  # evicted: no corrupt entry stays
     download_snapshot(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
@@ -353,6 +354,48 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     assert option("token=", "--token") == "token="
     fresh = CliRunner().invoke(cli, ["pull", f"alice/{unique('nothing')}", "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert fresh.exit_code == 1 and fresh.output.count("\n") == 1
+
+
+def test_pushing_what_is_no_model_folder_says_which_and_how_to_write_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emptydir").mkdir()
+    # Python names Python's way to write a folder; refused before any request (the endpoint is never reached).
+    for folder, why in [("nonexistent_dir", "no such folder"), ("emptydir", f"no {constants.CONFIG_FILE}")]:
+        with pytest.raises(ModelFolderError) as err:
+            hub_publish.push_to_hub(folder, "alice/x", token=ALICE, endpoint="http://127.0.0.1:9")
+        assert str(err.value) == f"{folder} is not a model folder ({why}); write one with hub_publish.save_pretrained."
+    result = CliRunner().invoke(cli, ["push", "emptydir", "alice/x", "--endpoint", "http://127.0.0.1:9", "--token", ALICE])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: emptydir is not a model folder (no {constants.CONFIG_FILE}); write one with hub-publish save."]
+
+
+def test_force_download_that_cannot_download_fails_instead_of_using_the_cache(hub_server: HubServer, tmp_path: Path) -> None:  # noqa: F811
+    # huggingface_hub answers a failed first request with the cached snapshot, force_download or not;
+    # force_download means "not the cache", so the refusal (or the unreachable Hub) is the error.
+    import socket
+
+    repo = f"alice/{unique('forced')}"
+    hub_publish.push_to_hub(_small(), repo, token=ALICE, endpoint=hub_server.endpoint, private=True)
+    cache = tmp_path / "cache"
+    hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache)
+    with pytest.raises(HubPublishError, match=r"token is missing or invalid: pass token= or set HF_TOKEN") as err:
+        hub_publish.from_pretrained(repo, token="hf_wrong_token", endpoint=hub_server.endpoint, cache_dir=cache, force_download=True)
+    assert "\n" not in str(err.value)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(HubPublishError, match=r"could not be reached"):
+        hub_publish.from_pretrained(repo, token=ALICE, endpoint=closed, cache_dir=cache, force_download=True)
+    # The good token still downloads again.
+    assert type(hub_publish.from_pretrained(repo, token=ALICE, endpoint=hub_server.endpoint, cache_dir=cache,
+                                            force_download=True)) is MnistModel
+    # The command line: exit 1, one line naming --token, no "using the cache" warning.
+    ok = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", ALICE])
+    assert ok.exit_code == 0, ok.output
+    forced = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token", "--force-download"])
+    assert forced.exit_code == 1, forced.output
+    assert forced.output.count("\n") == 1 and "pass --token or set HF_TOKEN" in forced.output and "local cache" not in forced.output
 
 
 def test_an_edited_card_survives_an_overwrite(tmp_path: Path) -> None:

@@ -184,6 +184,12 @@ def test_revision_by_commit_sha(versions: dict, hub: HubServer, tmp_path: Path) 
     assert _requests_since(hub, mark), "the server log shows no requests at all"
 
 
+def test_a_hub_model_of_another_class_is_named_by_repo_and_commit(versions: dict, hub: HubServer, tmp_path: Path) -> None:
+    repo, commit = versions["repo"], versions["commits"]["v1"]
+    with pytest.raises(HubPublishError, match=rf"^{re.escape(repo)}@{commit} holds hub_publish>MnistModel, not hub_publish>MnistDictModel; "):
+        MnistDictModel.from_pretrained(repo, revision="v1", endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
+
+
 def test_unknown_revision_and_repo_are_clear(versions: dict, hub: HubServer, tmp_path: Path) -> None:
     with pytest.raises(HubPublishError, match="revision 'nope'"):
         hub_publish.from_pretrained(versions["repo"], revision="nope", endpoint=hub.endpoint, cache_dir=tmp_path)
@@ -220,6 +226,13 @@ def test_offline_after_one_load_also_with_the_server_stopped(tmp_path: Path) -> 
         offline = _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
         assert offline.stdout.split()[-2:] == ["MnistModel", tag.commit_id]
         assert _requests_since(server, mark) == []
+        # A pull asks for the whole snapshot; the loads cached only the model files: it says which
+        # files are missing and how to get them (decision: docs/hub.md, "Offline").
+        pulled = _cli_subprocess(["pull", repo], client_env(server, home, ALICE, HF_HUB_OFFLINE="1"))
+        assert pulled.returncode == 1 and len(pulled.stderr.strip().splitlines()) == 1, pulled.stderr
+        assert re.search(rf"^Error: {repo} is only partly in the local cache \(\d+ file\(s\) missing: [^)]*{constants.CARD_FILE}",
+                         pulled.stderr), pulled.stderr
+        assert "unset HF_HUB_OFFLINE to download it" in pulled.stderr
     # Server gone (its port refuses connections): offline still works, online fails clearly.
     _child(script, client_env(server, home, ALICE, HF_HUB_OFFLINE="1"), tmp_path)
     fresh = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=tmp_path, capture_output=True,
@@ -395,6 +408,8 @@ def test_cli_push_and_pull(hub: HubServer, alice: HfApi, tmp_path: Path) -> None
     dest = tmp_path / "pulled"
     pulled = _cli(["pull", repo, "--endpoint", hub.endpoint, "--dest", str(dest)], hub)
     assert pulled.exit_code == 0, pulled.output
+    copied = sum(1 for path in dest.rglob("*") if path.is_file())
+    assert copied > 3 and f", {copied} file(s) in the folder)" in pulled.output, pulled.output  # what was copied
     for name in (constants.CONFIG_FILE, constants.METADATA_FILE, constants.WEIGHTS_FILE):
         assert (dest / name).read_bytes() == (folder / name).read_bytes()
     loaded = hub_publish.from_pretrained(dest)
@@ -412,6 +427,8 @@ def test_cli_pull_refuses_and_evicts_a_corrupted_cache_entry(hub: HubServer, tmp
     blobs[0].write_bytes(blobs[0].read_bytes()[:-1] + b"!")
     bad = _cli_subprocess(["pull", repo], env)
     assert bad.returncode != 0 and "does not match its sha256" in bad.stderr
+    # A cache snapshot is repaired by downloading it again, with the command line's option.
+    assert bad.stderr.strip().endswith("re-download it (hub-publish pull --force-download) or re-save the model."), bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not blobs[0].exists()
     again = _cli_subprocess(["pull", repo], env)
     assert again.returncode == 0 and "1 weights file(s) verified" in again.stdout, again.stderr
@@ -442,8 +459,33 @@ def test_cli_push_bad_input_is_one_line_and_stores_nothing(repo: str, token: str
     assert len(err) == 1 and err[0].startswith("Error:"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert re.search(message, err[0], re.IGNORECASE), err[0]
+    assert ".)" not in err[0] and not err[0].endswith(".."), err[0]  # the server's sentence ends inside the brackets once
     names = {m.id for m in alice.list_models(author=repo.split("/")[0])}
     assert repo not in names
+
+
+def test_push_repo_id_is_namespace_name_or_hf_uri_checked_before_anything_is_created(
+        hub: HubServer, alice: HfApi, tmp_path: Path) -> None:
+    folder = hub_publish.save_pretrained(_model(72), tmp_path / "model")
+    env = client_env(hub, tmp_path / "hf-home", ALICE)
+    before = {m.id for m in alice.list_models(author="alice")}
+    target = f"alice/{unique('via-uri')}"
+    for repo, line in [
+        ("onlyname", "Error: 'onlyname' is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model."),
+        (f"hf://{target}@v1", f"Error: hf://{target}@v1 names a revision; push to namespace/name and give the branch with --branch."),
+        ("hf://datasets/alice/x", "Error: 'hf://datasets/alice/x' is not a Hub repo id; a repo id is namespace/name, e.g. alice/my-model."),
+    ]:
+        proc = _cli_subprocess(["push", str(folder), repo], env)
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [line], proc.stderr
+    with pytest.raises(HubPublishError, match=r"names a revision; push to namespace/name and give the branch with branch=\.$"):
+        hub_publish.push_to_hub(folder, f"hf://{target}@v1", token=ALICE, endpoint=hub.endpoint)
+    assert {m.id for m in alice.list_models(author="alice")} == before  # nothing created
+    # Keras' hf:// spelling of a repo id pushes to that repo.
+    proc = _cli_subprocess(["push", str(folder), f"hf://{target}"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert alice.repo_info(target).sha in proc.stdout
+    result = hub_publish.push_to_hub(folder, f"hf://{target}/", token=ALICE, endpoint=hub.endpoint)
+    assert result.repo_id == target and not result.changed
 
 
 def test_cli_push_of_a_card_the_hub_refuses_says_why_in_one_line(hub: HubServer, tmp_path: Path) -> None:

@@ -134,6 +134,7 @@ def test_push_with_create_pr_opens_a_pull_request_and_leaves_main(hub_server, al
     result = hub_publish.push_to_hub(proposed, repo, token=TOKENS["alice"], endpoint=hub_server.endpoint,
                                      create_pr=True, commit_message="Proposal")
     assert result.changed and result.pr_url == f"{hub_server.endpoint}/{repo}/discussions/1"
+    assert result.revision == "refs/pr/1"  # where the commit went, not the branch it proposes to change
     assert alice.repo_info(repo).sha == first.commit_id  # main did not move
     refs = alice.list_repo_refs(repo, include_pull_requests=True)
     assert [(p.name, p.target_commit) for p in refs.pull_requests] == [("refs/pr/1", result.commit_id)]

@@ -93,7 +93,7 @@ def test_verify_folder_without_metadata_checks_nothing(folder):
 
 def test_missing_weights_file(folder):
     (folder / constants.WEIGHTS_FILE).unlink()
-    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{folder} has no {constants.WEIGHTS_FILE} \(metadata\.json lists it\); re-save the model \(or copy the folder again\)\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == folder / constants.WEIGHTS_FILE
 
@@ -116,7 +116,7 @@ def test_truncated_weights_file(folder):
     weights = folder / constants.WEIGHTS_FILE
     size = weights.stat().st_size
     weights.write_bytes(weights.read_bytes()[:-1])
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-download it \(force_download=True\) or re-save the model\.$") as err:
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} is {size - 1} bytes, metadata\.json says {size} \(truncated or altered\); re-save the model \(or copy the folder again\)\.$") as err:
         verify_folder(folder)
     assert Path(err.value.path) == weights
 
@@ -126,7 +126,7 @@ def test_altered_weights_file_of_the_same_size(folder):
     data = bytearray(weights.read_bytes())
     data[100] ^= 1
     weights.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-download it \(force_download=True\) or re-save the model\.$"):
+    with pytest.raises(IntegrityError, match=rf"^{constants.WEIGHTS_FILE} in {folder} does not match its sha256 in metadata\.json \(altered or corrupted\); re-save the model \(or copy the folder again\)\.$"):
         verify_folder(folder)
 
 
@@ -393,7 +393,6 @@ def test_parse_repo_ref():
     assert parse_repo_ref("hf://alice/m@v1") == ("alice/m", "v1")
     assert parse_repo_ref("alice/m") == ("alice/m", None)
     assert parse_repo_ref("hf://alice/m/") == ("alice/m", None)
-    assert parse_repo_ref("alice/m@") == ("alice/m", None)
     assert parse_repo_ref("hf://alice/m@refs/pr/1") == ("alice/m", "refs/pr/1")
 
 
@@ -428,6 +427,52 @@ def test_a_name_that_is_no_folder_and_no_namespace_name_is_a_missing_folder(tmp_
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelFolderError, match=r"^no model folder at my-model; pass an existing folder or a Hub repo id"):
         hub_publish.from_pretrained("my-model")
+
+
+@pytest.mark.parametrize("ref", ["hf://alice/m@", "alice/m@", "hf://alice/m@/", "alice/m@/"])
+def test_an_empty_revision_is_refused_not_read_as_the_default_branch(ref):
+    # huggingface_hub's parse_hf_uri refuses it ("Empty revision after '@'"): it is a typo, not "main".
+    expected = rf"^{re.escape(ref)} names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch\.$"
+    with pytest.raises(HubPublishError, match=expected):
+        parse_repo_ref(ref)
+    with pytest.raises(HubPublishError, match=expected):  # before any download, and not as a missing folder
+        hub_publish.from_pretrained(ref)
+
+
+def test_cli_names_its_own_options_for_a_bad_reference():
+    from click.testing import CliRunner
+
+    from hub_publish.cli import main as cli
+
+    for args, line in [
+        (["inspect", "hf://alice/m@v1", "--revision", "main"],
+         "Error: hf://alice/m@v1 names revision 'v1' but --revision main was passed; give one."),
+        (["pull", "hf://alice/m@v1", "--revision", "main"],
+         "Error: hf://alice/m@v1 names revision 'v1' but --revision main was passed; give one."),
+        (["inspect", "alice/m@"],
+         "Error: alice/m@ names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch."),
+        (["pull", "hf://alice/m@"],
+         "Error: hf://alice/m@ names no revision after '@'; write namespace/name@revision, or drop the '@' for the default branch."),
+    ]:
+        result = CliRunner().invoke(cli, args, env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [line]
+        assert isinstance(result.exception, SystemExit)  # a clean exit, no traceback
+
+
+def test_cli_says_how_to_save_a_folder_in_its_own_words(tmp_path):
+    from click.testing import CliRunner
+
+    from hub_publish.cli import main as cli
+
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    for command in ("card", "inspect"):
+        result = CliRunner().invoke(cli, [command, str(empty)])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == [
+            f"Error: {empty} has no {constants.CONFIG_FILE}: it is not a Keras model folder (save it with hub-publish save)."
+        ]
 
 
 def test_bad_references():
@@ -586,7 +631,7 @@ def test_unknown_layers_walk():
 
 
 def test_expected_class(folder):
-    with pytest.raises(ClassMismatchError, match=r"^this folder holds Functional, not hub_publish>MnistModel; load it with hub_publish\.from_pretrained\(\) or with Functional\.from_pretrained\(\)\.$"):
+    with pytest.raises(ClassMismatchError, match=rf"^{re.escape(str(Path(folder).resolve()))} holds Functional, not hub_publish>MnistModel; load it with hub_publish\.from_pretrained\(\) or with Functional\.from_pretrained\(\)\.$"):
         hub_publish.from_pretrained(folder, expected_class=MnistModel)
 
 

@@ -383,6 +383,9 @@ def _bad_cases(folders: dict[str, Path], tmp: Path) -> list[tuple[dict, str]]:
         ({"dataset": tmp / "flat"}, r"\(1 images lie directly in it\); put each class's images in its own subfolder"),
         ({"dataset": tmp / "one"}, r"has one class folder \(cat\); a classifier needs at least 2 classes"),
         ({"dataset": folders["train"], "test_data": tmp / "one"}, "cannot read the image folder|one class folder"),
+        # Named like the command line's "--test-data: ..." (the parameter, in Python's spelling).
+        ({"dataset": folders["train"], "test_data": "no_such_dir"}, r"^test_data=: unknown dataset 'no_such_dir'; choose one of"),
+        ({"dataset": folders["train"], "validation_data": str(tmp / "missing")}, r"^validation_data=: no image folder at "),
         ({"dataset": folders["train"], "image_size": (0, 4)}, "image_size must be positive"),
         ({"dataset": "digits", "test_data": (x, y)}, "has its own validation and test splits"),
         ({"dataset": "digits", "callbacks": ["early"]}, "callbacks must be keras.callbacks.Callback instances"),
