@@ -72,8 +72,8 @@ def push_to_hub(
         endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
         overwrite_card: Replace a README.md that was edited on the Hub with the generated card.
             By default the edited card is kept and the generated metadata (evaluation results,
-            base model, tags, ...) is merged into it (see `model_cards.merge`); the folder's
-            README.md is rewritten to the card that is pushed.
+            base model, tags, ...) is merged into it (see `model_cards.merge`). The merged card
+            goes into the commit only: a pushed folder is never written to.
         **save_kwargs: Passed to `save_pretrained` when a model is given.
 
     Returns:
@@ -98,10 +98,16 @@ def push_to_hub(
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         before = api.repo_info(repo_id, revision=branch).sha
-        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
-        from model_cards.merge import sync_card_with_hub
+        # What the commit holds instead of the folder's file (the user's folder is never written).
+        replaced: dict[str, bytes] = {}
+        metadata = _remote_metadata_if_unchanged(api, repo_id, branch, folder)
+        if metadata is not None:
+            replaced[constants.METADATA_FILE] = metadata
+        from model_cards.merge import card_for_push
 
-        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        _, card = card_for_push(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        if card is not None:
+            replaced[constants.CARD_FILE] = card
         info = _upload_folder(
             api,
             repo_id=repo_id,
@@ -113,6 +119,7 @@ def push_to_hub(
             # commit are kept): a stale sharded index must not outlive its layout.
             delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
             known_sha256=known_sha256,
+            replaced=replaced,
         )
     changed = info.oid != before
     return PushResult(
@@ -189,6 +196,7 @@ def _upload_folder(
     create_pr: bool,
     delete_patterns: list[str] | None,
     known_sha256: Mapping[str, str],
+    replaced: Mapping[str, bytes] | None = None,
 ) -> Any:
     """``HfApi.upload_folder`` with the sha256 of already-verified files passed in.
 
@@ -197,7 +205,8 @@ def _upload_folder(
     every weights file again (1 s per 1.5 GB). Same rules as ``upload_folder``: every file of the
     folder except ``.git``/``.cache/huggingface``; remote files matching ``delete_patterns`` that the
     folder does not hold are deleted (never ``.gitattributes``); unchanged files are skipped by
-    huggingface_hub, and a push that changes nothing makes no commit.
+    huggingface_hub, and a push that changes nothing makes no commit. ``replaced`` gives the
+    content to commit instead of a folder file's (the merged card), leaving the folder untouched.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
@@ -206,8 +215,9 @@ def _upload_folder(
     local = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
     names = list(filter_repo_objects(local, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
     additions = []
+    replaced = replaced or {}
     for name in names:
-        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=local[name])
+        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=replaced.get(name, local[name]))
         sha = known_sha256.get(name)
         if sha is not None:
             op.upload_info.sha256 = bytes.fromhex(sha)  # verified against these bytes just before
@@ -276,24 +286,24 @@ def _class_name(folder: Path) -> str:
     return name if isinstance(name, str) else "model"
 
 
-def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> None:
-    """Reuse the remote ``date_saved`` when nothing else in metadata.json changed.
+def _remote_metadata_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> bytes | None:
+    """The remote metadata.json when nothing but ``date_saved`` differs from the folder's, else None.
 
     Keras stamps every save with the time; without this, re-pushing an unchanged model would
-    always differ by that one field and create a commit.
+    always differ by that one field and create a commit. The remote bytes go into the commit
+    (so no commit at all); the folder's own file is left as it is.
     """
     remote_bytes = read_remote_bytes(api, repo_id, constants.METADATA_FILE, revision=branch)
     if remote_bytes is None:
-        return
+        return None
     try:
         remote = fmt.parse_metadata(remote_bytes)
     except ModelFolderError:
-        return  # a malformed metadata.json on the Hub: the push replaces it
-    local_path = folder / constants.METADATA_FILE
+        return None  # a malformed metadata.json on the Hub: the push replaces it
     local = fmt.read_metadata(folder)
-    if local.same_except_date(remote) and local_path.read_bytes() != remote_bytes:
-        # The remote file, byte for byte: same content, and the remote date (so no commit).
-        local_path.write_bytes(remote_bytes)
+    if local.same_except_date(remote) and (folder / constants.METADATA_FILE).read_bytes() != remote_bytes:
+        return remote_bytes
+    return None
 
 
 class _XetSwitch:
