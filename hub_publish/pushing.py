@@ -148,6 +148,7 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
         if save_kwargs:
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
         _check_links(folder)  # never publish what a link out of the folder points to
+        _require_manifest(folder)  # never publish a folder hub-publish could not load back
         fmt.verify_folder(folder)  # never publish a folder whose files do not match its metadata
         _warn_unexpected_files(folder)
         yield folder, fmt.recorded_sha256(folder)
@@ -237,6 +238,28 @@ def _upload_folder(
         revision=revision,
         create_pr=create_pr,
     )
+
+
+def _require_manifest(folder: Path) -> None:
+    """Refuse a folder that is not a hub-publish model folder: metadata.json (the manifest) must
+    name the config and the weights, so that `fmt.verify_folder` checks what a load reads.
+
+    Folders Keras wrote (no manifest) load, but are not pushed: what a push publishes must be
+    verifiable by every later download (README.md, "Pushing").
+    """
+    if not (folder / constants.METADATA_FILE).is_file():
+        raise ModelFolderError(
+            f"{folder} is not a hub-publish model folder (no {constants.METADATA_FILE}); package the model into a folder "
+            f"with `hub-publish save SOURCE FOLDER` (or hub_publish.save_pretrained), then push that folder."
+        )
+    metadata = fmt.read_metadata(folder)
+    missing = [name for name, present in ((constants.CONFIG_FILE, constants.CONFIG_FILE in metadata.files),
+                                          ("a weights file", metadata.weights_file() is not None)) if not present]
+    if missing:
+        raise ModelFolderError(
+            f"{constants.METADATA_FILE} in {folder} does not name {' or '.join(missing)}, so the folder cannot be verified "
+            "or loaded; re-save the model with `hub-publish save SOURCE FOLDER --overwrite`, then push."
+        )
 
 
 def _check_links(folder: Path) -> None:
