@@ -415,6 +415,10 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     SRC (at its pinned revision) as base_model, and pushes with --push.
     """
     data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
+    if push_repo:  # before TensorFlow starts and the training runs (finetune() checks it too)
+        from hub_publish.pushing import check_push_target
+
+        check_push_target(push_repo, token=token, endpoint=endpoint)
     from hub_publish.finetune import finetune as run_finetune
 
     kwargs = {k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate}.items() if v is not None}

@@ -181,6 +181,10 @@ def finetune(
             (`hub_publish.errors.SurgeryError`), packaging or the push failed, or
             ``distribute`` is used under a backend other than TensorFlow.
     """
+    if push:  # a bad repo id, token or endpoint is one line now, not after the training
+        from hub_publish.pushing import check_push_target
+
+        check_push_target(push, token=token, endpoint=endpoint)
     import keras
 
     from hub_publish import training

@@ -133,6 +133,47 @@ def push_to_hub(
     )
 
 
+def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str | None = None) -> None:
+    """Check, cheaply and before any long work (training, packaging), that a push to ``repo_id`` can start.
+
+    The repo id must be ``namespace/name`` with valid parts, the Hub must answer at the endpoint
+    and the token must be valid there (huggingface_hub's ``whoami``). `finetune(push=...)`, the
+    quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` / ``--endpoint``
+    is one line before training, not after it.
+
+    Raises:
+        HubPublishError: What is wrong, in one line.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
+    from hub_publish.errors import option
+
+    check_repo_id(repo_id)
+    api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
+    with hub_errors(repo_id, None, endpoint=api.endpoint):
+        try:
+            api.whoami()
+        except LocalTokenNotFoundError:
+            api.repo_exists(repo_id)  # no token: still say first when the Hub cannot be reached
+            raise HubPublishError(
+                f"no Hub token to push {repo_id} with; pass {option('token=', '--token')}, set HF_TOKEN or run `hf auth login`."
+            ) from None
+
+
+def check_repo_id(repo_id: Any) -> None:
+    """Refuse, in one line, a repo id that is not ``namespace/name`` with valid parts (`hub_lists.repo_name_problem`)."""
+    from hub_publish.hub_lists import repo_name_problem
+
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if len(parts) != 2:
+        raise HubPublishError(f"{repo_id!r} is not a Hub repo id; use namespace/name, e.g. alice/my-model.")
+    for part in parts:
+        problem = repo_name_problem(part)
+        if problem is not None:
+            raise HubPublishError(f"{repo_id!r} is not a Hub repo id: in {part!r}, {problem}")
+
+
 @contextlib.contextmanager
 def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any]) -> Iterator[tuple[Path, dict[str, str]]]:
     """The folder to push, and the verified sha256 of its weights files (``{name: hex}``).
