@@ -182,9 +182,7 @@ def finetune(
             ``distribute`` is used under a backend other than TensorFlow.
     """
     if push:  # a bad repo id, token or endpoint is one line now, not after the training
-        from hub_publish.pushing import check_push_target
-
-        check_push_target(push, token=token, endpoint=endpoint)
+        _check_push_target(push, token, endpoint)
     import keras
 
     from hub_publish import training
@@ -234,6 +232,12 @@ def finetune(
 
 
 # ----------------------------------------------------------------------------- steps
+
+
+def _check_push_target(push: str, token: str | None, endpoint: str | None) -> None:
+    from hub_publish.pushing import check_push_target
+
+    check_push_target(push, token=token, endpoint=endpoint)
 
 
 def _phases(epochs: int, unfrozen_epochs: int | None, learning_rate: float, freeze_backbone: bool) -> list[dict[str, Any]]:
