@@ -28,7 +28,11 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with command_line_messages():
+            with command_line_messages(), warnings.catch_warnings():
+                # Every hub-publish warning of every command is one line ("Warning: ..."), each time
+                # it happens; the others keep Python's form. Restored when the command returns.
+                warnings.simplefilter("always", HubPublishWarning)
+                warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except HubPublishError as exc:
             _fail(str(exc))
@@ -40,9 +44,9 @@ class _Group(click.Group):
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    """hub-publish's own warnings are one line on stderr ("warning: ..."), without Python's source echo."""
+    """hub-publish's own warnings are one line on stderr ("Warning: ..."), without Python's source echo."""
     if issubclass(category, HubPublishWarning):
-        click.echo(f"warning: {first_line(message)}", err=True)
+        click.echo(f"Warning: {first_line(message)}", err=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -70,7 +74,6 @@ def main() -> None:
     the token from HF_TOKEN or `hf auth login`.
     """
     _quiet_backends()
-    warnings.showwarning = _show_warning
 
 
 # ----------------------------------------------------------------------------- train / save
@@ -285,20 +288,11 @@ def card(folder: str, check: bool, template: str | None, repo_id: str | None, li
 def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None, create_pr: bool,
          endpoint: str | None, token: str | None, overwrite_card: bool) -> None:
     """Push a packaged FOLDER to the Hub repo REPO_ID."""
-    import warnings
-
     from hub_publish.pushing import push_to_hub
-    from model_cards.merge import CardConflictWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CardConflictWarning)
-        result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
-                             create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
-    for warning in caught:  # one line each on stderr (card conflicts); the others as Python shows them
-        if issubclass(warning.category, CardConflictWarning):
-            click.echo(f"Warning: {warning.message}", err=True)
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    # Warnings (card conflicts, unexpected files) are one line each: see _Group.invoke.
+    result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
+                         create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
     state = "pushed" if result.changed else "unchanged (no new commit)"
     click.echo(f"{state}: {result.repo_id}@{result.revision} commit {result.commit_id}")
     click.echo(result.pr_url or result.commit_url or result.repo_url)

@@ -321,9 +321,7 @@ def _check_links(folder: Path) -> None:
 
 def _warn_unexpected_files(folder: Path) -> None:
     """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
-    import warnings
-
-    from hub_publish.errors import HubPublishWarning
+    from hub_publish.errors import HubPublishWarning, warn
 
     # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
     card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
@@ -337,9 +335,7 @@ def _warn_unexpected_files(folder: Path) -> None:
                 extra.append(rel)
     if extra:
         shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
-        warnings.warn(
-            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
-        )
+        warn(f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning)
 
 
 def _class_name(folder: Path) -> str:

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.errors import HubPublishWarning, warn
 from hub_publish.remote_file import read_remote_text
 from model_cards import blocks
 from model_cards.builder import card_from_text, citation_name
@@ -56,7 +56,7 @@ OVERWRITTEN = "overwritten"  # overwrite asked: the generated card replaces the 
 NO_CARD = "no-card"  # the folder has no README.md: nothing to do
 
 
-class CardConflictWarning(UserWarning):
+class CardConflictWarning(HubPublishWarning):
     """An author edit inside a generated block was kept: that block was not regenerated."""
 
 
@@ -119,12 +119,12 @@ def merge_cards(existing: "ModelCard", generated: "ModelCard", *, overwrite: boo
     elif blocks.parse(existing.text):
         merged.text, kept = blocks.merge_bodies(existing.text, generated.text)
         if kept:
-            warnings.warn(conflict_message(kept), CardConflictWarning, stacklevel=2)
+            warn(conflict_message(kept), CardConflictWarning)
     else:
-        warnings.warn(
+        warn(
             "the card on the Hub has no hub-publish generated blocks (hand-written or older), so its text was kept "
             "as is and its numbers were not updated; push with --overwrite-card to replace it",
-            CardConflictWarning, stacklevel=2,
+            CardConflictWarning,
         )
     new_data = generated.data.to_dict()
     if meta_edited:

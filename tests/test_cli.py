@@ -180,3 +180,20 @@ def test_the_cli_quiets_tensorflow_unless_the_user_chose_a_log_level(monkeypatch
         result = CliRunner().invoke(main, ["card", "--check", str(tmp_path)])
         assert result.exit_code == 1  # no card there: the command ran
         assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
+
+
+def test_every_command_shows_hub_publish_warnings_in_one_line(tmp_path):
+    """A warning raised deep in the library (the card merge of `save --overwrite`) is one
+    "Warning: ..." line, like push's, without Python's file:line, category and source echo."""
+    assert _cli("save", "MnistModel", "m", cwd=tmp_path).returncode == 0
+    card = tmp_path / "m" / constants.CARD_FILE
+    text = card.read_text(encoding="utf-8")
+    start = text.index("<!-- hub-publish:begin summary")
+    end = text.index("\n", start)
+    card.write_text(text[: end + 1] + "\nMy own summary line.\n" + text[end + 1 :], encoding="utf-8")
+    out = _cli("save", "MnistModel", "m", "--overwrite", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "arning" in line]
+    assert len(warned) == 1 and warned[0].startswith("Warning: the card: your edits inside generated block(s) 'summary'"), out.stderr
+    assert "CardConflictWarning" not in out.stderr and "packaging.py" not in out.stderr and "merge.py" not in out.stderr
+    assert "My own summary line." in card.read_text(encoding="utf-8")

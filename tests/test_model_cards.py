@@ -432,8 +432,9 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         new_record[constants.TRAIN_TEST_METRICS]["sparse_categorical_accuracy"] = 0.987654321
         v2 = save_pretrained(model, tmp_path / "v2", training_record=new_record, repo_id=repo)
         local_before = {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()}
-        with pytest.warns(CardConflictWarning, match="summary"):
+        with pytest.warns(CardConflictWarning, match="summary") as caught:
             result = push_to_hub(v2, repo, endpoint=server.url, token="hf_alice", branch="feat/x")
+        assert [w.filename for w in caught if issubclass(w.category, CardConflictWarning)] == [__file__]  # the caller's line
         assert result.changed
         # the merged card went into the commit only: the user's folder is byte for byte as before
         assert {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()} == local_before
