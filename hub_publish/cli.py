@@ -1,7 +1,8 @@
 """The ``hub-publish`` command line (click).
 
 Start-up stays light: this module imports neither TensorFlow nor Keras; each command imports
-what it needs when it runs. A user error prints one line on stderr and exits with status 1.
+what it needs when it runs. A user error prints one line on stderr and exits with status 1; a
+usage error (unknown option, missing or invalid argument) is one line too, with click's status 2.
 """
 
 from __future__ import annotations
@@ -24,7 +25,28 @@ DATASETS = ("digits", "mnist")
 
 class _Group(click.Group):
     """Turns expected errors into one line on stderr and exit status 1 (no traceback); messages
-    raised by the commands name the command line's options (``--token``, not ``token=``)."""
+    raised by the commands name the command line's options (``--token``, not ``token=``). A usage
+    error (unknown option, missing or invalid argument) is one line too, with click's exit status 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:  # the caller handles click's exceptions itself
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `hub-publish` alone: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # click prints "Usage: ...", "Try ... for help.", a blank line and the error: four lines.
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -460,4 +482,4 @@ def quickstart(output: str, epochs: int | None, endpoint: str | None, repo_id: s
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="hub-publish")

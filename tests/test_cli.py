@@ -197,3 +197,22 @@ def test_every_command_shows_hub_publish_warnings_in_one_line(tmp_path):
     assert len(warned) == 1 and warned[0].startswith("Warning: the card: your edits inside generated block(s) 'summary'"), out.stderr
     assert "CardConflictWarning" not in out.stderr and "packaging.py" not in out.stderr and "merge.py" not in out.stderr
     assert "My own summary line." in card.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["push", "nonexistent_dir", "alice/x"], "Error: Invalid value for 'FOLDER': Directory 'nonexistent_dir' does not exist. (see hub-publish push --help)"),
+        (["card", "nonexistent"], "Error: Invalid value for 'FOLDER': Directory 'nonexistent' does not exist. (see hub-publish card --help)"),
+        (["train"], "Error: Missing option '--output' / '-o'. (see hub-publish train --help)"),
+        (["train", "--validation-split", "2", "-o", "x"], "Error: Invalid value for '--validation-split': 2.0 is not in the range 0<=x<1. (see hub-publish train --help)"),
+        (["push", "."], "Error: Missing argument 'REPO_ID'. (see hub-publish push --help)"),
+        (["pull", "alice/x", "--no-such-option"], "Error: No such option '--no-such-option'. (see hub-publish pull --help)"),
+        (["frobnicate"], "Error: No such command 'frobnicate'. (see hub-publish --help)"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_status_2(args, message, tmp_path):
+    out = _cli(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [message] and out.stdout == ""
+    assert not (tmp_path / "x").exists()
