@@ -10,6 +10,8 @@ Hub transport and its error messages live in `hub_publish.hub`, the folder forma
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 import os
 import tempfile
 import threading
@@ -272,13 +274,46 @@ def _upload_folder(
             for name in filter_repo_objects(remote, allow_patterns=delete_patterns)
             if name != ".gitattributes" and name not in set(names)
         ]
-    return api.create_commit(
-        repo_id=repo_id,
-        operations=[*deletions, *additions],
-        commit_message=commit_message,
-        revision=revision,
-        create_pr=create_pr,
-    )
+    with _no_empty_commit_notice():  # the caller says "unchanged (no new commit)" itself
+        return api.create_commit(
+            repo_id=repo_id,
+            operations=[*deletions, *additions],
+            commit_message=commit_message,
+            revision=revision,
+            create_pr=create_pr,
+        )
+
+
+_IN_PUSH = contextvars.ContextVar("hub_publish_in_push", default=False)
+
+
+class _EmptyCommitNoticeFilter(logging.Filter):
+    """Drops huggingface_hub's "No files have been modified since last commit" log line, during our pushes only."""
+
+    NOTICE = "No files have been modified since last commit"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_IN_PUSH.get() and record.getMessage().startswith(self.NOTICE))
+
+
+_EMPTY_COMMIT_FILTER = _EmptyCommitNoticeFilter()
+
+
+@contextlib.contextmanager
+def _no_empty_commit_notice() -> Iterator[None]:
+    """Silence that one line of ``huggingface_hub.hf_api``'s logger for this thread's push.
+
+    The filter is installed once (adding and removing it around each call would race between
+    threads); a context variable limits it to the pushes hub-publish runs.
+    """
+    hf_logger = logging.getLogger("huggingface_hub.hf_api")
+    if _EMPTY_COMMIT_FILTER not in hf_logger.filters:
+        hf_logger.addFilter(_EMPTY_COMMIT_FILTER)
+    reset = _IN_PUSH.set(True)
+    try:
+        yield
+    finally:
+        _IN_PUSH.reset(reset)
 
 
 def _require_manifest(folder: Path) -> None:

@@ -173,3 +173,15 @@ def test_a_folder_hub_publish_could_not_load_is_not_pushed(two_hubs, tmp_path: P
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], out.stderr
         assert not api.repo_exists(repo)  # nothing created on the Hub
+
+
+def test_a_no_op_push_says_unchanged_once(two_hubs, tmp_path: Path) -> None:
+    """huggingface_hub's own "No files have been modified ..." log line is not printed next to ours."""
+    hub = two_hubs[0]
+    folder = _folder(tmp_path, 7)
+    repo = f"alice/{unique('noop')}"
+    first = _push_cli(folder, repo, hub.endpoint)
+    assert first.returncode == 0 and first.stdout.startswith("pushed: "), first.stderr
+    again = _push_cli(folder, repo, hub.endpoint)
+    assert again.returncode == 0 and again.stdout.startswith(f"unchanged (no new commit): {repo}@main"), again.stderr
+    assert "No files have been modified" not in again.stderr + again.stdout, again.stderr
