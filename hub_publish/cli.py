@@ -144,6 +144,11 @@ def _data_kwargs(dataset: str | None, data: str | None, validation_split: float 
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def _signed(value: float) -> str:
+    """``value`` as ``+0.0123``; a difference that rounds to zero is ``+0.0000``, never ``-0.0000``."""
+    return f"{round(value, 4) + 0.0:+.4f}"  # + 0.0 turns -0.0 into 0.0
+
+
 def _metrics_line(record: dict[str, Any]) -> str:
     test = record.get(constants.TRAIN_TEST_METRICS) or {}
     if test:
@@ -457,7 +462,7 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     if result.split is None:
         click.echo("no validation or test data: no metrics")
     else:
-        gain = "" if result.baseline is None else f" (majority-class baseline {result.baseline:.4f}, {result.accuracy - result.baseline:+.4f})"
+        gain = "" if result.baseline is None else f" (majority-class baseline {result.baseline:.4f}, {_signed(result.accuracy - result.baseline)})"
         click.echo(f"{result.split}: {shown}{gain}")
     click.echo(f"packaged: {result.folder}")
     if result.push is not None:

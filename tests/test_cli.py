@@ -216,3 +216,10 @@ def test_usage_errors_are_one_line_with_exit_status_2(args, message, tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines() == [message] and out.stdout == ""
     assert not (tmp_path / "x").exists()
+
+
+def test_a_gain_that_rounds_to_zero_is_printed_without_a_minus_sign():
+    from hub_publish.cli import _signed
+
+    assert [_signed(v) for v in (-1e-9, -0.0, 0.0, 1e-9)] == ["+0.0000"] * 4
+    assert (_signed(0.01234), _signed(-0.0123), _signed(-0.00006)) == ("+0.0123", "-0.0123", "-0.0001")
