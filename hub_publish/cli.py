@@ -28,25 +28,13 @@ class _Group(click.Group):
     raised by the commands name the command line's options (``--token``, not ``token=``). A usage
     error (unknown option, missing or invalid argument) is one line too, with click's exit status 2."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        if not standalone_mode:  # the caller handles click's exceptions itself
-            return super().main(*args, standalone_mode=False, **kwargs)
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        except click.exceptions.NoArgsIsHelpError as exc:  # `hub-publish` alone: the help, as click shows it
-            exc.show()
-            sys.exit(exc.exit_code)
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:  # the group's own options (`hub-publish --bad`)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:  # `hub-publish` alone: the help, as click shows it
+            raise
         except click.UsageError as exc:
-            # click prints "Usage: ...", "Try ... for help.", a blank line and the error: four lines.
-            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{where}", err=True)
-            sys.exit(exc.exit_code)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
+            _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -56,6 +44,8 @@ class _Group(click.Group):
                 warnings.simplefilter("always", HubPublishWarning)
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
+        except click.UsageError as exc:  # an unknown command, a command's bad or missing argument
+            _usage_error(exc)
         except HubPublishError as exc:
             _fail(str(exc))
         except (FileExistsError, NotADirectoryError) as exc:  # an output path below (or at) a file
@@ -63,6 +53,14 @@ class _Group(click.Group):
                   "choose another path")
         except (ValueError, OSError) as exc:
             _fail(first_line(exc, reasons=True))
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    """One line instead of click's four ("Usage: ...", "Try ... for help.", a blank line, the error);
+    click's exit status 2 for usage errors is kept."""
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    click.echo(f"Error: {exc.format_message()}{where}", err=True)
+    sys.exit(exc.exit_code)
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
