@@ -2,4 +2,4 @@
 
 from hub_publish.cli import main
 
-main()
+main(prog_name="hub-publish")

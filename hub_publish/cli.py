@@ -1,7 +1,8 @@
 """The ``hub-publish`` command line (click).
 
 Start-up stays light: this module imports neither TensorFlow nor Keras; each command imports
-what it needs when it runs. A user error prints one line on stderr and exits with status 1.
+what it needs when it runs. A user error prints one line on stderr and exits with status 1; a
+usage error (unknown option, missing or invalid argument) is one line too, with click's status 2.
 """
 
 from __future__ import annotations
@@ -24,12 +25,27 @@ DATASETS = ("digits", "mnist")
 
 class _Group(click.Group):
     """Turns expected errors into one line on stderr and exit status 1 (no traceback); messages
-    raised by the commands name the command line's options (``--token``, not ``token=``)."""
+    raised by the commands name the command line's options (``--token``, not ``token=``). A usage
+    error (unknown option, missing or invalid argument) is one line too, with click's exit status 2."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:  # the group's own options (`hub-publish --bad`)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:  # `hub-publish` alone: the help, as click shows it
+            raise
+        except click.UsageError as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with command_line_messages():
+            with command_line_messages(), warnings.catch_warnings():
+                # Every hub-publish warning of every command is one line ("Warning: ..."), each time
+                # it happens; the others keep Python's form. Restored when the command returns.
+                warnings.simplefilter("always", HubPublishWarning)
+                warnings.showwarning = _show_warning
                 return super().invoke(ctx)
+        except click.UsageError as exc:  # an unknown command, a command's bad or missing argument
+            _usage_error(exc)
         except HubPublishError as exc:
             _fail(str(exc))
         except (FileExistsError, NotADirectoryError) as exc:  # an output path below (or at) a file
@@ -39,10 +55,18 @@ class _Group(click.Group):
             _fail(first_line(exc, reasons=True))
 
 
+def _usage_error(exc: click.UsageError) -> None:
+    """One line instead of click's four ("Usage: ...", "Try ... for help.", a blank line, the error);
+    click's exit status 2 for usage errors is kept."""
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    click.echo(f"Error: {exc.format_message()}{where}", err=True)
+    sys.exit(exc.exit_code)
+
+
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    """hub-publish's own warnings are one line on stderr ("warning: ..."), without Python's source echo."""
+    """hub-publish's own warnings are one line on stderr ("Warning: ..."), without Python's source echo."""
     if issubclass(category, HubPublishWarning):
-        click.echo(f"warning: {first_line(message)}", err=True)
+        click.echo(f"Warning: {first_line(message)}", err=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -70,7 +94,6 @@ def main() -> None:
     the token from HF_TOKEN or `hf auth login`.
     """
     _quiet_backends()
-    warnings.showwarning = _show_warning
 
 
 # ----------------------------------------------------------------------------- train / save
@@ -117,6 +140,11 @@ def _data_kwargs(dataset: str | None, data: str | None, validation_split: float 
     kwargs = {"dataset": data if data is not None else (dataset or "digits"), "validation_split": validation_split,
               "validation_data": validation_data, "test_data": test_data, "image_size": size}
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _signed(value: float) -> str:
+    """``value`` as ``+0.0123``; a difference that rounds to zero is ``+0.0000``, never ``-0.0000``."""
+    return f"{round(value, 4) + 0.0:+.4f}"  # + 0.0 turns -0.0 into 0.0
 
 
 def _metrics_line(record: dict[str, Any]) -> str:
@@ -285,20 +313,11 @@ def card(folder: str, check: bool, template: str | None, repo_id: str | None, li
 def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None, create_pr: bool,
          endpoint: str | None, token: str | None, overwrite_card: bool) -> None:
     """Push a packaged FOLDER to the Hub repo REPO_ID."""
-    import warnings
-
     from hub_publish.pushing import push_to_hub
-    from model_cards.merge import CardConflictWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CardConflictWarning)
-        result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
-                             create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
-    for warning in caught:  # one line each on stderr (card conflicts); the others as Python shows them
-        if issubclass(warning.category, CardConflictWarning):
-            click.echo(f"Warning: {warning.message}", err=True)
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    # Warnings (card conflicts, unexpected files) are one line each: see _Group.invoke.
+    result = push_to_hub(folder, repo_id, private=private, token=token, branch=branch, commit_message=message,
+                         create_pr=create_pr, endpoint=endpoint, overwrite_card=overwrite_card)
     state = "pushed" if result.changed else "unchanged (no new commit)"
     click.echo(f"{state}: {result.repo_id}@{result.revision} commit {result.commit_id}")
     click.echo(result.pr_url or result.commit_url or result.repo_url)
@@ -416,6 +435,10 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     SRC (at its pinned revision) as base_model, and pushes with --push.
     """
     data_kwargs = _data_kwargs(dataset, data, validation_split, validation_data, test_data, image_size)
+    if push_repo:  # before TensorFlow starts and the training runs (finetune() checks it too)
+        from hub_publish.pushing import check_push_target
+
+        check_push_target(push_repo, token=token, endpoint=endpoint)
     from hub_publish.finetune import finetune as run_finetune
 
     kwargs = {k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate}.items() if v is not None}
@@ -438,7 +461,7 @@ def finetune(src: str, task: str | None, positive_class: str, output_name: str |
     if result.split is None:
         click.echo("no validation or test data: no metrics")
     else:
-        gain = "" if result.baseline is None else f" (majority-class baseline {result.baseline:.4f}, {result.accuracy - result.baseline:+.4f})"
+        gain = "" if result.baseline is None else f" (majority-class baseline {result.baseline:.4f}, {_signed(result.accuracy - result.baseline)})"
         click.echo(f"{result.split}: {shown}{gain}")
     click.echo(f"packaged: {result.folder}")
     if result.push is not None:
@@ -463,4 +486,4 @@ def quickstart(output: str, epochs: int | None, endpoint: str | None, repo_id: s
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="hub-publish")

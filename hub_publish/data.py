@@ -208,7 +208,10 @@ class TrainingData:
                 return data[0], numpy_fn(data[1])
             if self.kind == KIND_PY_DATASET:
                 return _MappedPyDataset(data, lambda batch: (batch[0], numpy_fn(batch[1]), *batch[2:]))
-            return data.map(lambda x, y, *rest: (x, tf_fn(y), *rest))
+            return data.map(relabel)
+
+        def relabel(x: Any, y: Any, *rest: Any) -> tuple[Any, ...]:  # named: AutoGraph reads its source
+            return (x, tf_fn(y), *rest)
 
         sample = None if self.sample is None else (self.sample[0], numpy_fn(self.sample[1]))
         return replace(self, train=one(self.train), validation=one(self.validation), test=one(self.test), sample=sample)
@@ -316,7 +319,11 @@ def binary_labels(ds: "tf.data.Dataset", positive_class: int) -> "tf.data.Datase
         ValueError: ``positive_class`` is not a non-negative integer.
     """
     _check_class_index(positive_class)
-    return ds.map(lambda x, y: (x, tf_binary(y, positive_class)))
+
+    def relabel(x: Any, y: Any) -> tuple[Any, Any]:  # named: AutoGraph reads its source
+        return x, tf_binary(y, positive_class)
+
+    return ds.map(relabel)
 
 
 def with_binary_labels(data: TrainingData, positive_class: int) -> TrainingData:
@@ -324,9 +331,16 @@ def with_binary_labels(data: TrainingData, positive_class: int) -> TrainingData:
     import numpy as np
 
     _check_class_index(positive_class)
-    return data.map_labels(
-        lambda y: (np.asarray(y) == positive_class).astype(np.uint8), lambda y: tf_binary(y, positive_class)
-    )
+
+    # Named functions, not two lambdas on one line: AutoGraph cannot tell such lambdas apart by
+    # their source and logs "could not transform ... multiple definitions" for each map.
+    def numpy_labels(y: Any) -> Any:
+        return (np.asarray(y) == positive_class).astype(np.uint8)
+
+    def tf_labels(y: Any) -> Any:
+        return tf_binary(y, positive_class)
+
+    return data.map_labels(numpy_labels, tf_labels)
 
 
 def tf_binary(y: Any, positive_class: int) -> Any:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    import os
 
 # Whether the code runs under the hub-publish command line, so that a message names the option of
 # the interface the user used: ``--token`` on the command line, ``token=`` in Python.
@@ -41,6 +38,31 @@ def option(python: str, cli: str) -> str:
 class HubPublishWarning(UserWarning):
     """It worked, but not exactly as asked (class-free fallback, newer Keras, re-initialised layers,
     a cached copy used after the Hub refused the token, unexpected files pushed, ...)."""
+
+
+# The frames a warning skips to reach the user's line: hub_publish and model_cards, and
+# contextlib (our context managers run inside its __enter__ / __exit__).
+_OUR_DIRS = (
+    *(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name) + os.sep
+      for name in ("hub_publish", "model_cards")),
+    os.path.abspath(contextlib.__file__),
+)
+
+
+def warn(message: str, category: type[Warning] = HubPublishWarning) -> None:
+    """``warnings.warn`` attributed to the user's line: the first caller outside hub-publish.
+
+    A fixed ``stacklevel`` is right for one call path only (``from_pretrained`` called directly or
+    through ``MnistModel.from_pretrained``, a push of a folder or of a model); Python 3.12's
+    ``skip_file_prefixes`` does this, but 3.11 is supported, so the level is counted here.
+    """
+    import sys
+    import warnings
+
+    level, frame = 2, sys._getframe(1)  # level 2: warn()'s caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_OUR_DIRS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class HubPublishError(Exception):

@@ -181,6 +181,8 @@ def finetune(
             (`hub_publish.errors.SurgeryError`), packaging or the push failed, or
             ``distribute`` is used under a backend other than TensorFlow.
     """
+    if push:  # a bad repo id, token or endpoint is one line now, not after the training
+        _check_push_target(push, token, endpoint)
     import keras
 
     from hub_publish import training
@@ -230,6 +232,12 @@ def finetune(
 
 
 # ----------------------------------------------------------------------------- steps
+
+
+def _check_push_target(push: str, token: str | None, endpoint: str | None) -> None:
+    from hub_publish.pushing import check_push_target
+
+    check_push_target(push, token=token, endpoint=endpoint)
 
 
 def _phases(epochs: int, unfrozen_epochs: int | None, learning_rate: float, freeze_backbone: bool) -> list[dict[str, Any]]:

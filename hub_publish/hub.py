@@ -93,15 +93,12 @@ def download_snapshot(
                 path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None, cache_only=True)
             except Exception:  # noqa: BLE001 - nothing usable cached: the refusal is the error to show
                 raise refused from None
-            import warnings
+            from hub_publish.errors import HubPublishWarning, warn
 
-            from hub_publish.errors import HubPublishWarning
-
-            warnings.warn(
+            warn(
                 f"the Hub refused access to {repo_id} ({first_line(refused)}); using the copy in the local cache, which "
                 f"may be out of date: pass a valid token ({option('token=', '--token')} or HF_TOKEN) to check for updates.",
                 HubPublishWarning,
-                stacklevel=3,
             )
             return path, (path.name if is_commit_sha(path.name) else None)
         path = fetch(revision, list(LOAD_PATTERNS) if for_loading else None)

@@ -18,7 +18,6 @@ import importlib
 import os
 import re
 import shlex
-import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from hub_publish.errors import (
     UnknownLayersError,
     UnsafeModelError,
     option,
+    warn,
 )
 from hub_publish.text import first_line
 
@@ -230,11 +230,10 @@ def _load_with_overrides(
         elif layer.weights:
             reinitialised.append(layer.name)
     if reinitialised:
-        warnings.warn(
+        warn(
             f"{', '.join(sorted(overrides))} changed the shapes of layer(s) {', '.join(reinitialised)}: they are newly "
             "initialised (train them before use); every other weight was loaded.",
             HubPublishWarning,
-            stacklevel=3,
         )
     return model
 
@@ -408,11 +407,10 @@ def _warn_if_newer_keras(metadata: fmt.Metadata, installed: str) -> None:
     except InvalidVersion:
         return
     if newer:
-        warnings.warn(
+        warn(
             f"this model was saved with Keras {saved}, newer than the installed Keras {installed}; "
             "if loading fails, upgrade Keras.",
             HubPublishWarning,
-            stacklevel=3,
         )
 
 
@@ -502,10 +500,9 @@ def _load_class_free(folder: Path, config: Mapping[str, Any], why_not: str, trus
         raise ModelFolderError(f"{why_not}, and {folder} has no {constants.GRAPH_FILE} to rebuild it without the class.")
     _import_trusted_layers(graph, trusted)
     _check_known_layers(graph)
-    warnings.warn(
+    warn(
         f"{why_not}; loaded the class-free graph instead (a keras Functional with the same layers and weights).",
         HubPublishWarning,
-        stacklevel=3,
     )
     return _deserialize(graph, compile=False, what=f"{constants.GRAPH_FILE} in {folder}")
 

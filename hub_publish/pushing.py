@@ -10,6 +10,8 @@ Hub transport and its error messages live in `hub_publish.hub`, the folder forma
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 import os
 import tempfile
 import threading
@@ -72,8 +74,8 @@ def push_to_hub(
         endpoint: Hub endpoint (default: ``HF_ENDPOINT``, else huggingface.co).
         overwrite_card: Replace a README.md that was edited on the Hub with the generated card.
             By default the edited card is kept and the generated metadata (evaluation results,
-            base model, tags, ...) is merged into it (see `model_cards.merge`); the folder's
-            README.md is rewritten to the card that is pushed.
+            base model, tags, ...) is merged into it (see `model_cards.merge`). The merged card
+            goes into the commit only: a pushed folder is never written to.
         **save_kwargs: Passed to `save_pretrained` when a model is given.
 
     Returns:
@@ -101,10 +103,16 @@ def push_to_hub(
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         before = api.repo_info(repo_id, revision=branch).sha
-        _keep_remote_date_if_unchanged(api, repo_id, branch, folder)
-        from model_cards.merge import sync_card_with_hub
+        # What the commit holds instead of the folder's file (the user's folder is never written).
+        replaced: dict[str, bytes] = {}
+        metadata = _remote_metadata_if_unchanged(api, repo_id, branch, folder)
+        if metadata is not None:
+            replaced[constants.METADATA_FILE] = metadata
+        from model_cards.merge import card_for_push
 
-        sync_card_with_hub(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        _, card = card_for_push(folder, api=api, repo_id=repo_id, revision=branch, overwrite=overwrite_card)
+        if card is not None:
+            replaced[constants.CARD_FILE] = card
         info = _upload_folder(
             api,
             repo_id=repo_id,
@@ -116,6 +124,7 @@ def push_to_hub(
             # commit are kept): a stale sharded index must not outlive its layout.
             delete_patterns=None if create_pr else list(fmt.OWNED_PATTERNS),
             known_sha256=known_sha256,
+            replaced=replaced,
         )
     changed = info.oid != before
     return PushResult(
@@ -127,6 +136,47 @@ def push_to_hub(
         changed=changed,
         pr_url=info.pr_url,
     )
+
+
+def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str | None = None) -> None:
+    """Check, cheaply and before any long work (training, packaging), that a push to ``repo_id`` can start.
+
+    The repo id must be ``namespace/name`` with valid parts, the Hub must answer at the endpoint
+    and the token must be valid there (huggingface_hub's ``whoami``). `finetune(push=...)`, the
+    quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` / ``--endpoint``
+    is one line before training, not after it.
+
+    Raises:
+        HubPublishError: What is wrong, in one line.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
+    from hub_publish.errors import option
+
+    check_repo_id(repo_id)
+    api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
+    with hub_errors(repo_id, None, endpoint=api.endpoint):
+        try:
+            api.whoami()
+        except LocalTokenNotFoundError:
+            api.repo_exists(repo_id)  # no token: still say first when the Hub cannot be reached
+            raise HubPublishError(
+                f"no Hub token to push {repo_id} with; pass {option('token=', '--token')}, set HF_TOKEN or run `hf auth login`."
+            ) from None
+
+
+def check_repo_id(repo_id: Any) -> None:
+    """Refuse, in one line, a repo id that is not ``namespace/name`` with valid parts (`hub_lists.repo_name_problem`)."""
+    from hub_publish.hub_lists import repo_name_problem
+
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if len(parts) != 2:
+        raise HubPublishError(f"{repo_id!r} is not a Hub repo id; use namespace/name, e.g. alice/my-model.")
+    for part in parts:
+        problem = repo_name_problem(part)
+        if problem is not None:
+            raise HubPublishError(f"{repo_id!r} is not a Hub repo id: in {part!r}, {problem}")
 
 
 @contextlib.contextmanager
@@ -144,6 +194,7 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
         if save_kwargs:
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
         _check_links(folder)  # never publish what a link out of the folder points to
+        _require_manifest(folder)  # never publish a folder hub-publish could not load back
         fmt.verify_folder(folder)  # never publish a folder whose files do not match its metadata
         _warn_unexpected_files(folder)
         yield folder, fmt.recorded_sha256(folder)
@@ -192,6 +243,7 @@ def _upload_folder(
     create_pr: bool,
     delete_patterns: list[str] | None,
     known_sha256: Mapping[str, str],
+    replaced: Mapping[str, bytes] | None = None,
 ) -> Any:
     """``HfApi.upload_folder`` with the sha256 of already-verified files passed in.
 
@@ -200,7 +252,8 @@ def _upload_folder(
     every weights file again (1 s per 1.5 GB). Same rules as ``upload_folder``: every file of the
     folder except ``.git``/``.cache/huggingface``; remote files matching ``delete_patterns`` that the
     folder does not hold are deleted (never ``.gitattributes``); unchanged files are skipped by
-    huggingface_hub, and a push that changes nothing makes no commit.
+    huggingface_hub, and a push that changes nothing makes no commit. ``replaced`` gives the
+    content to commit instead of a folder file's (the merged card), leaving the folder untouched.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
@@ -209,8 +262,9 @@ def _upload_folder(
     local = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
     names = list(filter_repo_objects(local, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
     additions = []
+    replaced = replaced or {}
     for name in names:
-        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=local[name])
+        op = CommitOperationAdd(path_in_repo=name, path_or_fileobj=replaced.get(name, local[name]))
         sha = known_sha256.get(name)
         if sha is not None:
             op.upload_info.sha256 = bytes.fromhex(sha)  # verified against these bytes just before
@@ -223,13 +277,68 @@ def _upload_folder(
             for name in filter_repo_objects(remote, allow_patterns=delete_patterns)
             if name != ".gitattributes" and name not in set(names)
         ]
-    return api.create_commit(
-        repo_id=repo_id,
-        operations=[*deletions, *additions],
-        commit_message=commit_message,
-        revision=revision,
-        create_pr=create_pr,
-    )
+    with _no_empty_commit_notice():  # the caller says "unchanged (no new commit)" itself
+        return api.create_commit(
+            repo_id=repo_id,
+            operations=[*deletions, *additions],
+            commit_message=commit_message,
+            revision=revision,
+            create_pr=create_pr,
+        )
+
+
+_IN_PUSH = contextvars.ContextVar("hub_publish_in_push", default=False)
+
+
+class _EmptyCommitNoticeFilter(logging.Filter):
+    """Drops huggingface_hub's "No files have been modified since last commit" log line, during our pushes only."""
+
+    NOTICE = "No files have been modified since last commit"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_IN_PUSH.get() and record.getMessage().startswith(self.NOTICE))
+
+
+_EMPTY_COMMIT_FILTER = _EmptyCommitNoticeFilter()
+
+
+@contextlib.contextmanager
+def _no_empty_commit_notice() -> Iterator[None]:
+    """Silence that one line of ``huggingface_hub.hf_api``'s logger for this thread's push.
+
+    The filter is installed once (adding and removing it around each call would race between
+    threads); a context variable limits it to the pushes hub-publish runs.
+    """
+    hf_logger = logging.getLogger("huggingface_hub.hf_api")
+    if _EMPTY_COMMIT_FILTER not in hf_logger.filters:
+        hf_logger.addFilter(_EMPTY_COMMIT_FILTER)
+    reset = _IN_PUSH.set(True)
+    try:
+        yield
+    finally:
+        _IN_PUSH.reset(reset)
+
+
+def _require_manifest(folder: Path) -> None:
+    """Refuse a folder that is not a hub-publish model folder: metadata.json (the manifest) must
+    name the config and the weights, so that `fmt.verify_folder` checks what a load reads.
+
+    Folders Keras wrote (no manifest) load, but are not pushed: what a push publishes must be
+    verifiable by every later download (README.md, "Pushing").
+    """
+    if not (folder / constants.METADATA_FILE).is_file():
+        raise ModelFolderError(
+            f"{folder} is not a hub-publish model folder (no {constants.METADATA_FILE}); package the model into a folder "
+            f"with `hub-publish save SOURCE FOLDER` (or hub_publish.save_pretrained), then push that folder."
+        )
+    metadata = fmt.read_metadata(folder)
+    missing = [name for name, present in ((constants.CONFIG_FILE, constants.CONFIG_FILE in metadata.files),
+                                          ("a weights file", metadata.weights_file() is not None)) if not present]
+    if missing:
+        raise ModelFolderError(
+            f"{constants.METADATA_FILE} in {folder} does not name {' or '.join(missing)}, so the folder cannot be verified "
+            "or loaded; re-save the model with `hub-publish save SOURCE FOLDER --overwrite`, then push."
+        )
 
 
 def _check_links(folder: Path) -> None:
@@ -250,9 +359,7 @@ def _check_links(folder: Path) -> None:
 
 def _warn_unexpected_files(folder: Path) -> None:
     """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
-    import warnings
-
-    from hub_publish.errors import HubPublishWarning
+    from hub_publish.errors import HubPublishWarning, warn
 
     # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
     card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
@@ -266,9 +373,7 @@ def _warn_unexpected_files(folder: Path) -> None:
                 extra.append(rel)
     if extra:
         shown = ", ".join(sorted(extra)[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
-        warnings.warn(
-            f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning, stacklevel=4
-        )
+        warn(f"uploading {len(extra)} file(s) the model's manifest does not name: {shown}", HubPublishWarning)
 
 
 def _class_name(folder: Path) -> str:
@@ -279,24 +384,24 @@ def _class_name(folder: Path) -> str:
     return name if isinstance(name, str) else "model"
 
 
-def _keep_remote_date_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> None:
-    """Reuse the remote ``date_saved`` when nothing else in metadata.json changed.
+def _remote_metadata_if_unchanged(api: Any, repo_id: str, branch: str | None, folder: Path) -> bytes | None:
+    """The remote metadata.json when nothing but ``date_saved`` differs from the folder's, else None.
 
     Keras stamps every save with the time; without this, re-pushing an unchanged model would
-    always differ by that one field and create a commit.
+    always differ by that one field and create a commit. The remote bytes go into the commit
+    (so no commit at all); the folder's own file is left as it is.
     """
     remote_bytes = read_remote_bytes(api, repo_id, constants.METADATA_FILE, revision=branch)
     if remote_bytes is None:
-        return
+        return None
     try:
         remote = fmt.parse_metadata(remote_bytes)
     except ModelFolderError:
-        return  # a malformed metadata.json on the Hub: the push replaces it
-    local_path = folder / constants.METADATA_FILE
+        return None  # a malformed metadata.json on the Hub: the push replaces it
     local = fmt.read_metadata(folder)
-    if local.same_except_date(remote) and local_path.read_bytes() != remote_bytes:
-        # The remote file, byte for byte: same content, and the remote date (so no commit).
-        local_path.write_bytes(remote_bytes)
+    if local.same_except_date(remote) and (folder / constants.METADATA_FILE).read_bytes() != remote_bytes:
+        return remote_bytes
+    return None
 
 
 class _XetSwitch:

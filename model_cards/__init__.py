@@ -10,10 +10,10 @@ model passed in, and matplotlib only when images are drawn. Nothing here loads a
 """
 
 from model_cards.builder import build_card, template_context, write_card
-from model_cards.merge import CardConflictWarning, merge_cards, sync_card_with_hub
+from model_cards.merge import CardConflictWarning, merge_cards, card_for_push
 from model_cards.render import check_card, render_folder_card, validate_card
 
 __all__ = [
-    "CardConflictWarning", "build_card", "check_card", "merge_cards", "render_folder_card", "sync_card_with_hub",
+    "CardConflictWarning", "build_card", "check_card", "merge_cards", "render_folder_card", "card_for_push",
     "template_context", "validate_card", "write_card",
 ]

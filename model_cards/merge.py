@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_publish import constants
+from hub_publish.errors import HubPublishWarning, warn
 from hub_publish.remote_file import read_remote_text
 from model_cards import blocks
 from model_cards.builder import card_from_text, citation_name
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 GENERATED_WINS = ("base_model", "base_model_relation")
 _PLACEHOLDER_REPO = re.compile(re.escape(blocks.PLACEHOLDER_NAMESPACE) + r"/[A-Za-z0-9][A-Za-z0-9._-]*")
 
-# Outcomes of `merge_cards` / `sync_card_with_hub`.
+# Outcomes of `merge_cards` / `card_for_push`.
 NEW = "new"  # nothing on the Hub yet: the generated card is pushed
 REPLACED = "replaced"  # the Hub's card was hub-publish's own, unedited: replaced by the new one
 MERGED = "merged"  # the Hub's card was edited: kept, generated metadata merged in
@@ -56,7 +56,7 @@ OVERWRITTEN = "overwritten"  # overwrite asked: the generated card replaces the 
 NO_CARD = "no-card"  # the folder has no README.md: nothing to do
 
 
-class CardConflictWarning(UserWarning):
+class CardConflictWarning(HubPublishWarning):
     """An author edit inside a generated block was kept: that block was not regenerated."""
 
 
@@ -119,12 +119,12 @@ def merge_cards(existing: "ModelCard", generated: "ModelCard", *, overwrite: boo
     elif blocks.parse(existing.text):
         merged.text, kept = blocks.merge_bodies(existing.text, generated.text)
         if kept:
-            warnings.warn(conflict_message(kept), CardConflictWarning, stacklevel=2)
+            warn(conflict_message(kept), CardConflictWarning)
     else:
-        warnings.warn(
+        warn(
             "the card on the Hub has no hub-publish generated blocks (hand-written or older), so its text was kept "
             "as is and its numbers were not updated; push with --overwrite-card to replace it",
-            CardConflictWarning, stacklevel=2,
+            CardConflictWarning,
         )
     new_data = generated.data.to_dict()
     if meta_edited:
@@ -172,29 +172,33 @@ def merge_metadata(author: Mapping[str, Any], generated: Mapping[str, Any]) -> d
     return merged
 
 
-def sync_card_with_hub(
+def card_for_push(
     folder: str | os.PathLike,
     *,
     api: "HfApi",
     repo_id: str,
     revision: str | None = None,
     overwrite: bool = False,
-) -> str:
-    """Make ``folder``'s README.md the card to push, keeping edits made to the one on the Hub.
+) -> tuple[str, bytes | None]:
+    """The README.md to upload with ``folder``, keeping edits made to the one on the Hub.
 
     Called by `hub_publish.pushing.push_to_hub` right before the upload. Fills the usage snippets'
     placeholder repo id with ``repo_id`` in a generated body, downloads the Hub's README.md (if
-    any), merges (see `merge_cards`) and writes the result into the folder's README.md.
+    any) and merges (see `merge_cards`). The folder is only read: the merged card goes into the
+    push's commit, never back into the user's folder (a card merged for repo A must not leak into
+    the next push of the same folder to repo B).
 
     Args:
-        folder: The model folder about to be pushed; its README.md may be rewritten.
+        folder: The model folder about to be pushed (read, never written).
         api: The `HfApi` of the push (endpoint and token).
         repo_id: The target repo.
         revision: The target branch (default: the main branch).
         overwrite: Replace an edited card on the Hub with the generated one.
 
     Returns:
-        `NO_CARD`, `NEW`, `REPLACED`, `MERGED` or `OVERWRITTEN`.
+        ``(outcome, card_bytes)``: the outcome is `NO_CARD`, `NEW`, `REPLACED`, `MERGED` or
+        `OVERWRITTEN`; the bytes are the card to upload instead of the folder's README.md, or
+        ``None`` when the folder's file is the card (or there is none).
 
     Raises:
         huggingface_hub errors: Other than "no README.md / no such branch" (the caller maps them).
@@ -204,7 +208,7 @@ def sync_card_with_hub(
 
     path = Path(folder) / constants.CARD_FILE
     if not path.is_file():
-        return NO_CARD
+        return NO_CARD, None
     local = ModelCard.load(path, ignore_metadata_errors=True)
     generated = _fill_repo_id(local, repo_id)
     text = read_remote_text(api, repo_id, constants.CARD_FILE, revision=revision)
@@ -218,9 +222,9 @@ def sync_card_with_hub(
         card, outcome = generated, NEW
     else:
         card, outcome = merge_cards(remote, generated, overwrite=overwrite)
-    if str(card) != path.read_text(encoding="utf-8"):
-        card.save(path)
-    return outcome
+    content = str(card)
+    # None: the folder's README.md is the card, upload it as it is (byte for byte).
+    return outcome, None if content == path.read_text(encoding="utf-8") else content.encode("utf-8")
 
 
 def _fill_repo_id(card: "ModelCard", repo_id: str) -> "ModelCard":

@@ -180,8 +180,12 @@ def test_constructor_overrides_reinitialise_the_head_and_keep_the_rest(tmp_path:
     model = MnistModel(conv_filters=(4, 6, 8), dense_units=8)
     folder = hub_publish.save_pretrained(model, tmp_path / "m", class_names=[str(i) for i in range(10)])
     assert json.loads((folder / constants.METADATA_FILE).read_text())["hub_publish"]["class_names"][:3] == ["0", "1", "2"]
-    with pytest.warns(HubPublishWarning, match=r"num_classes changed the shapes of layer\(s\) classification_head: they are newly initialised"):
+    with pytest.warns(HubPublishWarning, match=r"num_classes changed the shapes of layer\(s\) classification_head: they are newly initialised") as caught:
         two = MnistModel.from_pretrained(folder, num_classes=2)
+    with pytest.warns(HubPublishWarning, match="num_classes changed the shapes") as caught_direct:
+        hub_publish.from_pretrained(folder, num_classes=2)
+    # the warning points at the caller's line, through either entry point (not at hub_publish's)
+    assert {w.filename for w in [*caught, *caught_direct] if issubclass(w.category, HubPublishWarning)} == {__file__}
     assert type(two) is MnistModel and two.output.shape[-1] == 2
     assert two.get_config()["num_classes"] == 2
     for layer in model.layers:

@@ -180,3 +180,46 @@ def test_the_cli_quiets_tensorflow_unless_the_user_chose_a_log_level(monkeypatch
         result = CliRunner().invoke(main, ["card", "--check", str(tmp_path)])
         assert result.exit_code == 1  # no card there: the command ran
         assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
+
+
+def test_every_command_shows_hub_publish_warnings_in_one_line(tmp_path):
+    """A warning raised deep in the library (the card merge of `save --overwrite`) is one
+    "Warning: ..." line, like push's, without Python's file:line, category and source echo."""
+    assert _cli("save", "MnistModel", "m", cwd=tmp_path).returncode == 0
+    card = tmp_path / "m" / constants.CARD_FILE
+    text = card.read_text(encoding="utf-8")
+    start = text.index("<!-- hub-publish:begin summary")
+    end = text.index("\n", start)
+    card.write_text(text[: end + 1] + "\nMy own summary line.\n" + text[end + 1 :], encoding="utf-8")
+    out = _cli("save", "MnistModel", "m", "--overwrite", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "arning" in line]
+    assert len(warned) == 1 and warned[0].startswith("Warning: the card: your edits inside generated block(s) 'summary'"), out.stderr
+    assert "CardConflictWarning" not in out.stderr and "packaging.py" not in out.stderr and "merge.py" not in out.stderr
+    assert "My own summary line." in card.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["push", "nonexistent_dir", "alice/x"], "Error: Invalid value for 'FOLDER': Directory 'nonexistent_dir' does not exist. (see hub-publish push --help)"),
+        (["card", "nonexistent"], "Error: Invalid value for 'FOLDER': Directory 'nonexistent' does not exist. (see hub-publish card --help)"),
+        (["train"], "Error: Missing option '--output' / '-o'. (see hub-publish train --help)"),
+        (["train", "--validation-split", "2", "-o", "x"], "Error: Invalid value for '--validation-split': 2.0 is not in the range 0<=x<1. (see hub-publish train --help)"),
+        (["push", "."], "Error: Missing argument 'REPO_ID'. (see hub-publish push --help)"),
+        (["pull", "alice/x", "--no-such-option"], "Error: No such option '--no-such-option'. (see hub-publish pull --help)"),
+        (["frobnicate"], "Error: No such command 'frobnicate'. (see hub-publish --help)"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_status_2(args, message, tmp_path):
+    out = _cli(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [message] and out.stdout == ""
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_gain_that_rounds_to_zero_is_printed_without_a_minus_sign():
+    from hub_publish.cli import _signed
+
+    assert [_signed(v) for v in (-1e-9, -0.0, 0.0, 1e-9)] == ["+0.0000"] * 4
+    assert (_signed(0.01234), _signed(-0.0123), _signed(-0.00006)) == ("+0.0123", "-0.0123", "-0.0001")

@@ -167,3 +167,25 @@ def test_a_wrong_image_size_names_the_option_of_the_interface_used():
         check_input_shape(spec, (32, 32, 1), "my-folder")
     with command_line_messages(), pytest.raises(DataError, match=re.escape(expected.format("--image-size"))):
         check_input_shape(spec, (32, 32, 1), "my-folder")
+
+
+def test_binary_relabelling_of_tf_data_logs_no_autograph_warning():
+    """The binary fine-tune's relabelling (every split of tf.data input, plain and dict inputs) is
+    converted by AutoGraph without its "could not transform" warning (a fresh process: AutoGraph
+    warns once per function)."""
+    from conftest import REPO_ROOT, subprocess_env
+
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        "from hub_publish.data import TrainingData, binary_labels, load_dataset, with_binary_labels\n"
+        "for d in (load_dataset('digits', batch_size=64), load_dataset('digits', batch_size=64, dict_inputs=True)):\n"
+        "    b = with_binary_labels(d, 0)\n"
+        "    for split in (b.train.take(2), b.test, binary_labels(d.test, 1)):\n"
+        "        labels = np.concatenate([y.numpy() for _, y in split])\n"
+        "        assert set(np.unique(labels)) <= {0, 1}, labels\n"
+        "print('relabelled')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                         cwd=REPO_ROOT, timeout=300)
+    assert out.returncode == 0 and "relabelled" in out.stdout, out.stderr
+    assert "AutoGraph" not in out.stderr and "could not transform" not in out.stderr, out.stderr

@@ -177,10 +177,11 @@ def test_push_says_which_files_the_manifest_does_not_name(hub_server: HubServer,
     (folder / "scratch.txt").write_text("draft")
     os.symlink("README.md", folder / "inside-link.md")  # a link that stays inside is published as its content
     repo = f"alice/{unique('extra')}"
-    with pytest.warns(HubPublishWarning, match=r"uploading 2 file\(s\) the model's manifest does not name: inside-link.md, scratch.txt"):
+    with pytest.warns(HubPublishWarning, match=r"uploading 2 file\(s\) the model's manifest does not name: inside-link.md, scratch.txt") as caught:
         hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub_server.endpoint)
+    assert [w.filename for w in caught if issubclass(w.category, HubPublishWarning)] == [__file__]  # the caller's line
     result = CliRunner().invoke(cli, ["push", str(folder), repo, "--endpoint", hub_server.endpoint, "--token", ALICE])
-    assert result.exit_code == 0 and "warning: uploading 2 file(s)" in result.output
+    assert result.exit_code == 0 and "Warning: uploading 2 file(s)" in result.output
 
 
 # ----------------------------------------------------------------------------- malformed folders
@@ -299,6 +300,7 @@ def test_a_refused_token_answered_from_the_cache_says_so(hub_server: HubServer, 
         with pytest.warns(HubPublishWarning, match="the Hub refused access to .*local cache") as caught:
             model = hub_publish.from_pretrained(repo, token=token, endpoint=hub_server.endpoint, cache_dir=cache)
         assert type(model) is MnistModel
+        assert [w.filename for w in caught if issubclass(w.category, HubPublishWarning)] == [__file__]  # the caller's line
         # A Python user is told of token=, never of the command line's --token.
         (message,) = [str(w.message) for w in caught if issubclass(w.category, HubPublishWarning)]
         assert message.endswith("pass a valid token (token= or HF_TOKEN) to check for updates.") and "--token" not in message
@@ -338,7 +340,7 @@ def test_cli_pull_with_a_refused_token_says_it_used_the_cache(hub_server: HubSer
     assert ok.exit_code == 0 and "warning" not in ok.output, ok.output
     cached = CliRunner().invoke(cli, ["pull", repo, "--endpoint", hub_server.endpoint, "--token", "hf_wrong_token"])
     assert cached.exit_code == 0
-    assert "warning: the Hub refused access to" in cached.output and "local cache" in cached.output
+    assert "Warning: the Hub refused access to" in cached.output and "local cache" in cached.output
     # A command-line user is told of --token, never of Python's token=.
     assert "pass a valid token (--token or HF_TOKEN) to check for updates." in cached.output
     assert "token=" not in cached.output

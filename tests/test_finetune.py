@@ -227,3 +227,39 @@ def test_mirrored_strategy_on_two_logical_cpu_devices(tmp_path: Path) -> None:
     zero = hub_publish.from_pretrained(tmp_path / "zero")
     images = np.load(tmp_path / "images.npy")
     np.testing.assert_array_equal(zero.predict(images, verbose=0), np.load(tmp_path / "zero.npy"))
+
+
+def test_a_bad_push_target_is_refused_before_training(base: dict, hub: HubServer, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad --push repo id, --token or --endpoint is one line before any training or packaging."""
+    from hub_publish import finetune as finetune_module
+    from hub_publish import training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the push target was checked")
+
+    monkeypatch.setattr(finetune_module, "_train_phases", no_training)
+    monkeypatch.setattr(training, "train_and_package", no_training)
+    out = tmp_path / "ft-bad"
+    targets = [
+        ({"push": "bad repo"}, r"'bad repo' is not a Hub repo id"),
+        ({"push": "alice/ok", "token": "hf_wrong"}, r"alice/ok: the token is missing or invalid"),
+        ({"push": "alice/ok", "endpoint": "http://127.0.0.1:9"}, r"the Hub at http://127.0.0.1:9 could not be reached"),
+    ]
+    for kwargs, message in targets:
+        call = {"token": TOKEN, "endpoint": hub.url, **kwargs}
+        with pytest.raises(HubPublishError, match=message):
+            finetune(base["folder"], epochs=1, dataset="digits", output_dir=out, verbose=0, **call)
+        args = ["finetune", str(base["folder"]), "--epochs", "1", "--output", str(out),
+                "--push", call["push"], "--token", call["token"], "--endpoint", call["endpoint"]]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert not out.exists()
+    for args, message in ((["--endpoint", "http://127.0.0.1:9"], "could not be reached"),
+                          (["--endpoint", hub.url, "--token", "hf_wrong"], "the token is missing or invalid: pass --token"),
+                          (["--repo-id", "not a repo"], "is not a Hub repo id")):
+        result = CliRunner().invoke(main, ["quickstart", "-o", str(tmp_path / "qs"), *args])
+        assert result.exit_code == 1 and message in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "qs").exists()

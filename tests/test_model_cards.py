@@ -27,7 +27,7 @@ from hub_publish.cli import main
 
 from conftest import subprocess_env
 from model_cards import build_card, merge_cards, validate_card, write_card
-from model_cards.merge import MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
+from model_cards.merge import CardConflictWarning, MERGED, OVERWRITTEN, REPLACED, edits, merge_metadata, stamp
 
 BASE_SHA = "0123456789abcdef0123456789abcdef01234567"
 # A generated card carries no license until its author picks one (issue 11: the check asks for it).
@@ -417,8 +417,10 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         assert f'hub_publish.from_pretrained("{repo}")' in card.text and "your-name/" not in card.text
         assert edits(card) == (False, False)
 
-        # 2. the author edits the card on the Hub
+        # 2. the author edits the card on the Hub: outside the blocks, and inside the summary block
         card.text = card.text.replace("## Intended use\n", "## Intended use\n\nSorting my handwritten notes.\n", 1)
+        summary = _block(card.text, "summary")
+        card.text = card.text.replace(summary, summary.rstrip("\n") + "\n\nAlice's own summary line.\n", 1)
         card.data.license = "apache-2.0"
         edited = tmp_path / "edited.md"
         card.save(edited)
@@ -429,17 +431,39 @@ def test_author_edits_on_the_hub_survive_a_push(trained, model, tmp_path):
         new_record = json.loads(json.dumps(record))
         new_record[constants.TRAIN_TEST_METRICS]["sparse_categorical_accuracy"] = 0.987654321
         v2 = save_pretrained(model, tmp_path / "v2", training_record=new_record, repo_id=repo)
-        result = push_to_hub(v2, repo, endpoint=server.url, token="hf_alice")
+        local_before = {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()}
+        with pytest.warns(CardConflictWarning, match="summary") as caught:
+            result = push_to_hub(v2, repo, endpoint=server.url, token="hf_alice", branch="feat/x")
+        assert [w.filename for w in caught if issubclass(w.category, CardConflictWarning)] == [__file__]  # the caller's line
+        assert result.changed
+        # the merged card went into the commit only: the user's folder is byte for byte as before
+        assert {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()} == local_before
+        merged = ModelCard(Path(api.hf_hub_download(repo, constants.CARD_FILE, revision="feat/x",
+                                                    cache_dir=tmp_path / f"c{uuid.uuid4().hex}")).read_text())
+        assert "Sorting my handwritten notes." in merged.text and "Alice's own summary line." in merged.text
+        # ... so the same folder pushed to another repo carries none of repo A's edits
+        other = f"alice/cards-b-{uuid.uuid4().hex[:8]}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CardConflictWarning)
+            push_to_hub(v2, other, endpoint=server.url, token="hf_alice")
+        other_card = Path(api.hf_hub_download(other, constants.CARD_FILE, cache_dir=tmp_path / f"c{uuid.uuid4().hex}")).read_text()
+        assert "Sorting my handwritten notes." not in other_card and "Alice's own summary line." not in other_card
+        assert f'hub_publish.from_pretrained("{other}")' in other_card and "apache-2.0" not in other_card
+        assert {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()} == local_before
+
+        with pytest.warns(CardConflictWarning, match="summary"):
+            result = push_to_hub(v2, repo, endpoint=server.url, token="hf_alice")
         assert result.changed
         merged = remote_card()
         assert "Sorting my handwritten notes." in merged.text
         assert merged.data.license == "apache-2.0"
         values = {r.metric_name: r.metric_value for r in merged.data.eval_results}
         assert values == {"loss": record["test_metrics"]["loss"], "sparse_categorical_accuracy": 0.987654321}
-        assert ModelCard.load(v2 / constants.CARD_FILE).text == merged.text  # the folder holds what was pushed
+        assert {p.name: p.read_bytes() for p in v2.iterdir() if p.is_file()} == local_before
 
         # 4. pushing the same folder again changes nothing
-        assert not push_to_hub(v2, repo, endpoint=server.url, token="hf_alice").changed
+        with pytest.warns(CardConflictWarning, match="summary"):
+            assert not push_to_hub(v2, repo, endpoint=server.url, token="hf_alice").changed
 
         # 5. --overwrite-card replaces the edited card with the generated one
         v3 = save_pretrained(model, tmp_path / "v3", training_record=new_record, repo_id=repo)

@@ -3,6 +3,7 @@ refuses leaves no repo behind. Against the real embedded server, through the sto
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -132,3 +133,55 @@ def test_a_refused_push_keeps_a_repo_that_existed(two_hubs, tmp_path: Path) -> N
     with pytest.raises(ValueError, match="is not a Hub license id"):  # huggingface_hub validates the card
         hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
     assert api.repo_exists(repo)
+
+
+def _push_cli(folder: Path, repo: str, endpoint: str):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT, subprocess_env
+
+    return subprocess.run([sys.executable, "-m", "hub_publish.cli", "push", str(folder), repo, "--endpoint", endpoint,
+                           "--token", ALICE], capture_output=True, text=True, env=subprocess_env(), cwd=REPO_ROOT, timeout=300)
+
+
+def test_a_folder_hub_publish_could_not_load_is_not_pushed(two_hubs, tmp_path: Path) -> None:
+    hub = two_hubs[0]
+    api = HfApi(endpoint=hub.endpoint, token=ALICE)
+    # a folder that is no model at all: a note and an empty config
+    notmodel = tmp_path / "notmodel"
+    notmodel.mkdir()
+    (notmodel / "notes.txt").write_text("hello\n")
+    (notmodel / constants.CONFIG_FILE).write_text("{}\n")
+    # a real model folder with its manifest and weights removed (config, card, graph left)
+    stripped = _folder(tmp_path, 5)
+    (stripped / constants.METADATA_FILE).unlink()
+    (stripped / constants.WEIGHTS_FILE).unlink()
+    # a manifest that names no weights file
+    no_weights = _folder(tmp_path, 6)
+    meta = json.loads((no_weights / constants.METADATA_FILE).read_text())
+    del meta[constants.META_ROOT][constants.META_FILES][constants.WEIGHTS_FILE]
+    (no_weights / constants.METADATA_FILE).write_text(json.dumps(meta))
+    (no_weights / constants.WEIGHTS_FILE).unlink()
+    for folder, expected in ((notmodel, "no metadata.json"), (stripped, "no metadata.json"),
+                             (no_weights, "does not name a weights file")):
+        repo = f"alice/{unique('notmodel')}"
+        with pytest.raises(hub_publish.errors.ModelFolderError, match="hub-publish save"):
+            hub_publish.push_to_hub(folder, repo, token=ALICE, endpoint=hub.endpoint)
+        out = _push_cli(folder, repo, hub.endpoint)
+        assert out.returncode == 1, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], out.stderr
+        assert not api.repo_exists(repo)  # nothing created on the Hub
+
+
+def test_a_no_op_push_says_unchanged_once(two_hubs, tmp_path: Path) -> None:
+    """huggingface_hub's own "No files have been modified ..." log line is not printed next to ours."""
+    hub = two_hubs[0]
+    folder = _folder(tmp_path, 7)
+    repo = f"alice/{unique('noop')}"
+    first = _push_cli(folder, repo, hub.endpoint)
+    assert first.returncode == 0 and first.stdout.startswith("pushed: "), first.stderr
+    again = _push_cli(folder, repo, hub.endpoint)
+    assert again.returncode == 0 and again.stdout.startswith(f"unchanged (no new commit): {repo}@main"), again.stderr
+    assert "No files have been modified" not in again.stderr + again.stdout, again.stderr

@@ -442,8 +442,8 @@ def test_unchanged_repush_makes_no_commit_even_across_seconds(hub_server, alice,
     second = hub_publish.push_to_hub(second_folder, repo, token=TOKENS["alice"], endpoint=hub_server.endpoint)
     assert not second.changed and second.commit_id == first.commit_id
     assert [c.commit_id for c in alice.list_repo_commits(repo)] == commits
-    # the pushed folder now carries the Hub's date (so the folder equals what is published)
-    assert json.loads((second_folder / constants.METADATA_FILE).read_text())[constants.META_DATE_SAVED] == saved[0]
+    # the pushed folder is left as saved (a push never writes to the user's folder)
+    assert json.loads((second_folder / constants.METADATA_FILE).read_text())[constants.META_DATE_SAVED] == saved[1]
     # positive control: other weights at another time do make a commit
     _FakeDatetime.times = [_dt.datetime(2026, 1, 2, 9, 0, 0)]
     third = hub_publish.push_to_hub(_tiny_model(5), repo, token=TOKENS["alice"], endpoint=hub_server.endpoint)

@@ -36,7 +36,7 @@ from model_cards.merge import (
     merge_metadata,
     metadata_sha256,
     stamp,
-    sync_card_with_hub,
+    card_for_push,
 )
 
 ROOT = constants.CARD_META_ROOT
@@ -211,37 +211,50 @@ def _folder(tmp_path: Path, card: ModelCard | None) -> Path:
     return folder
 
 
-def test_sync_card_with_hub(hub, tmp_path):
+def _sync(folder: Path, **kwargs) -> str:
+    """`card_for_push`, checking that the folder is never written; returns the outcome, leaves the
+    card to upload in ``folder/pushed.md`` (the folder's own card when nothing replaces it)."""
+    card = folder / constants.CARD_FILE
+    before = (card.read_bytes(), card.stat().st_mtime_ns) if card.is_file() else None
+    outcome, content = card_for_push(folder, **kwargs)
+    after = (card.read_bytes(), card.stat().st_mtime_ns) if card.is_file() else None
+    assert after == before  # the user's folder is only read
+    if before is not None:
+        (folder / "pushed.md").write_bytes(content if content is not None else before[0])
+    else:
+        assert content is None
+    return outcome
+
+
+def test_card_for_push(hub, tmp_path):
     api = HfApi(endpoint=hub.endpoint, token=TOKENS["alice"])
     repo = f"alice/sync-{os.urandom(4).hex()}"
     api.create_repo(repo)
-    assert sync_card_with_hub(_folder(tmp_path, None), api=api, repo_id=repo) == NO_CARD
+    assert _sync(_folder(tmp_path, None), api=api, repo_id=repo) == NO_CARD
 
     generated = _card("\nuse your-name/my-model\n", license="apache-2.0")
     folder = _folder(tmp_path, generated)
-    assert sync_card_with_hub(folder, api=api, repo_id=repo) == NEW
-    first = (folder / constants.CARD_FILE).read_text()
+    assert _sync(folder, api=api, repo_id=repo) == NEW
+    first = (folder / "pushed.md").read_text()
     assert f"use {repo}" in first and "your-name" not in first
     api.upload_file(path_or_fileobj=first.encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
 
-    stamp_before = (folder / constants.CARD_FILE).stat().st_mtime_ns
-    assert sync_card_with_hub(folder, api=api, repo_id=repo) == REPLACED
-    assert (folder / constants.CARD_FILE).read_text() == first
-    assert (folder / constants.CARD_FILE).stat().st_mtime_ns == stamp_before  # unchanged: not rewritten
+    (folder / constants.CARD_FILE).write_text(first)
+    assert card_for_push(folder, api=api, repo_id=repo) == (REPLACED, None)  # unchanged: the folder's file as is
 
     edited = ModelCard(first)
     edited.data.license = "mit"
     api.upload_file(path_or_fileobj=str(edited).encode(), path_in_repo=constants.CARD_FILE, repo_id=repo)
-    assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo) == MERGED
-    merged = ModelCard.load(folder / constants.CARD_FILE)
+    assert _sync(_folder(tmp_path, generated), api=api, repo_id=repo) == MERGED
+    merged = ModelCard.load(folder / "pushed.md")
     assert merged.data.license == "mit" and f"use {repo}" in merged.text
-    assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo, overwrite=True) == OVERWRITTEN
-    assert ModelCard.load(folder / constants.CARD_FILE).data.license == "apache-2.0"
+    assert _sync(_folder(tmp_path, generated), api=api, repo_id=repo, overwrite=True) == OVERWRITTEN
+    assert ModelCard.load(folder / "pushed.md").data.license == "apache-2.0"
 
     # a branch without a README yet, and a branch that does not exist: both NEW
     api.create_branch(repo, branch="empty", revision=api.list_repo_commits(repo)[-1].commit_id)
-    assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo, revision="empty") == NEW
-    assert sync_card_with_hub(_folder(tmp_path, generated), api=api, repo_id=repo, revision="nowhere") == NEW
+    assert _sync(_folder(tmp_path, generated), api=api, repo_id=repo, revision="empty") == NEW
+    assert _sync(_folder(tmp_path, generated), api=api, repo_id=repo, revision="nowhere") == NEW
 
 
 def test_sync_with_a_private_repo_uses_the_token_and_leaves_no_cache(hub, tmp_path):
@@ -256,8 +269,8 @@ def test_sync_with_a_private_repo_uses_the_token_and_leaves_no_cache(hub, tmp_pa
     cache = Path(hf_constants.HF_HUB_CACHE)
     before = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
     folder = _folder(tmp_path, _card("\n# generated\n", license="apache-2.0"))
-    assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
-    assert ModelCard.load(folder / constants.CARD_FILE).data.license == "mit"
+    assert _sync(folder, api=api, repo_id=repo) == MERGED
+    assert ModelCard.load(folder / "pushed.md").data.license == "mit"
     after = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
     assert after == before  # the Hub's card was read through a throw-away cache
 
@@ -270,8 +283,8 @@ def test_sync_with_malformed_metadata_on_both_sides(hub, tmp_path):
                     path_in_repo=constants.CARD_FILE, repo_id=repo)
     folder = _folder(tmp_path, None)
     (folder / constants.CARD_FILE).write_text(f"---\nlicense: apache-2.0\n{BROKEN_INDEX}---\n# generated\n")
-    assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
-    merged = (folder / constants.CARD_FILE).read_text()
+    assert _sync(folder, api=api, repo_id=repo) == MERGED
+    merged = (folder / "pushed.md").read_text()
     assert "license: mit" in merged and merged.rstrip().endswith("# Mine")
 
 
@@ -292,8 +305,8 @@ def test_sync_keeps_an_authors_card_whose_yaml_is_not_a_mapping(hub, tmp_path):
                     headers={"authorization": f"Bearer {TOKENS['alice']}", "content-type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
     folder = _folder(tmp_path, _card("\n# generated\n", license="apache-2.0"))
-    assert sync_card_with_hub(folder, api=api, repo_id=repo) == MERGED
-    merged = ModelCard.load(folder / constants.CARD_FILE)
+    assert _sync(folder, api=api, repo_id=repo) == MERGED
+    merged = ModelCard.load(folder / "pushed.md")
     assert merged.text.strip() == "# Author's words"  # the byte-order mark and the list YAML are gone
     assert merged.data.license == "apache-2.0" and merged.data.library_name == "keras"
 
