@@ -141,9 +141,9 @@ def push_to_hub(
 def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str | None = None) -> None:
     """Check, cheaply and before any long work (training, packaging), that a push to ``repo_id`` can start.
 
-    The repo id must be ``namespace/name`` with valid parts, the Hub must answer at the endpoint
-    and the token must be valid there (huggingface_hub's ``whoami``). `finetune(push=...)`, the
-    quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` / ``--endpoint``
+    The repo id must be ``[hf://]namespace/name`` with valid parts (`loading.push_repo_id`), the
+    Hub must answer at the endpoint and the token must be valid there (huggingface_hub's
+    ``whoami``). `finetune(push=...)`, the quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` / ``--endpoint``
     is one line before training, not after it.
 
     Raises:
@@ -153,8 +153,9 @@ def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str |
     from huggingface_hub.errors import LocalTokenNotFoundError
 
     from hub_publish.errors import option
+    from hub_publish.loading import push_repo_id
 
-    check_repo_id(repo_id)
+    repo_id = push_repo_id(repo_id)  # the same rule as push_to_hub's
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
     with hub_errors(repo_id, None, endpoint=api.endpoint):
         try:
@@ -164,19 +165,6 @@ def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str |
             raise HubPublishError(
                 f"no Hub token to push {repo_id} with; pass {option('token=', '--token')}, set HF_TOKEN or run `hf auth login`."
             ) from None
-
-
-def check_repo_id(repo_id: Any) -> None:
-    """Refuse, in one line, a repo id that is not ``namespace/name`` with valid parts (`hub_lists.repo_name_problem`)."""
-    from hub_publish.hub_lists import repo_name_problem
-
-    parts = repo_id.split("/") if isinstance(repo_id, str) else []
-    if len(parts) != 2:
-        raise HubPublishError(f"{repo_id!r} is not a Hub repo id; use namespace/name, e.g. alice/my-model.")
-    for part in parts:
-        problem = repo_name_problem(part)
-        if problem is not None:
-            raise HubPublishError(f"{repo_id!r} is not a Hub repo id: in {part!r}, {problem}")
 
 
 @contextlib.contextmanager

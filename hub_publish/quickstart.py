@@ -50,7 +50,8 @@ def run(
     from hub_publish.loading import from_pretrained, source_of
     from hub_publish.training import train_and_package
 
-    from hub_publish.pushing import check_push_target, check_repo_id
+    from hub_publish.loading import push_repo_id
+    from hub_publish.pushing import check_push_target
 
     # The push target is checked before the training (a bad endpoint or token is one line now);
     # the embedded Hub is started later, so only the repo id is checked for it.
@@ -58,7 +59,7 @@ def run(
     if hub:
         check_push_target(repo_id, token=token, endpoint=hub)
     else:
-        check_repo_id(repo_id)
+        push_repo_id(repo_id)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
