@@ -159,12 +159,36 @@ def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str |
     api = HfApi(endpoint=endpoint, token=token, library_name="hub-publish", library_version=__version__)
     with hub_errors(repo_id, None, endpoint=api.endpoint):
         try:
-            api.whoami()
+            me = api.whoami()
         except LocalTokenNotFoundError:
             api.repo_exists(repo_id)  # no token: still say first when the Hub cannot be reached
             raise HubPublishError(
                 f"no Hub token to push {repo_id} with; pass {option('token=', '--token')}, set HF_TOKEN or run `hf auth login`."
             ) from None
+    _check_namespace(repo_id, me)
+
+
+def _check_namespace(repo_id: str, me: Mapping[str, Any]) -> None:
+    """Refuse a push the Hub will refuse for its namespace, from whoami's answer (user, orgs, token role).
+
+    Only what whoami states for sure is refused: a namespace that is neither the user nor one of
+    their orgs, a read-only token, or an org where the user's role is read. Fine-grained tokens
+    are left to the Hub (their per-repo rights are not in the answer).
+    """
+    from hub_publish.errors import option
+
+    namespace = repo_id.split("/", 1)[0]
+    user = me.get("name")
+    roles = {org.get("name"): org.get("roleInOrg") for org in me.get("orgs") or [] if isinstance(org, Mapping)}
+    token_role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
+    change = f"use a token that may write there ({option('token=', '--token')}) or another namespace"
+    if token_role == "read":
+        raise HubPublishError(f"{repo_id}: the token of {user} is read-only and cannot push; {change}.")
+    if namespace != user and namespace not in roles:
+        raise HubPublishError(f"{repo_id}: the token of {user} may not push to the namespace {namespace!r} "
+                              f"(neither the user nor one of their orgs); {change}.")
+    if namespace != user and roles.get(namespace) == "read":
+        raise HubPublishError(f"{repo_id}: {user} has read access only in the org {namespace!r}; {change}.")
 
 
 @contextlib.contextmanager

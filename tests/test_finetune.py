@@ -245,6 +245,7 @@ def test_a_bad_push_target_is_refused_before_training(base: dict, hub: HubServer
         ({"push": "bad repo"}, r"'bad repo' is not a Hub repo id"),
         ({"push": "alice/ok", "token": "hf_wrong"}, r"alice/ok: the token is missing or invalid"),
         ({"push": "alice/ok", "endpoint": "http://127.0.0.1:9"}, r"the Hub at http://127.0.0.1:9 could not be reached"),
+        ({"push": "bob/ok"}, r"bob/ok: the token of alice may not push to the namespace 'bob'"),
     ]
     for kwargs, message in targets:
         call = {"token": TOKEN, "endpoint": hub.url, **kwargs}
