@@ -171,6 +171,10 @@ class Metadata:
             return WEIGHTS_FILE
         return None
 
+    def sha256s(self) -> dict[str, str]:
+        """``{file name: sha256}`` of the manifest."""
+        return {name: record.sha256 for name, record in self.files.items()}
+
     def has_assets(self) -> bool:
         return any(name.startswith(ASSETS_DIR + "/") for name in self.files)
 
@@ -291,7 +295,7 @@ def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:
     """``{file name: sha256}`` of the files metadata.json records (verified by the caller); empty
     when there is no usable metadata.json (the loader reports that, with its own message)."""
     try:
-        return {name: record.sha256 for name, record in read_metadata(folder).files.items()}
+        return read_metadata(folder).sha256s()
     except ModelFolderError:
         return {}
 

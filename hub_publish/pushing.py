@@ -143,8 +143,9 @@ def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str |
 
     The repo id must be ``[hf://]namespace/name`` with valid parts (`loading.push_repo_id`), the
     Hub must answer at the endpoint and the token must be valid there (huggingface_hub's
-    ``whoami``). `finetune(push=...)`, the quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` / ``--endpoint``
-    is one line before training, not after it.
+    ``whoami``), and allowed to write to the namespace (`_check_namespace`). `finetune(push=...)`,
+    the quickstart and the CLI call it first, so that a bad ``--push`` / ``--token`` /
+    ``--endpoint`` is one line before training, not after it.
 
     Raises:
         HubPublishError: What is wrong, in one line.
@@ -152,7 +153,6 @@ def check_push_target(repo_id: Any, *, token: str | None = None, endpoint: str |
     from huggingface_hub import HfApi
     from huggingface_hub.errors import LocalTokenNotFoundError
 
-    from hub_publish.errors import option
     from hub_publish.loading import push_repo_id
 
     repo_id = push_repo_id(repo_id)  # the same rule as push_to_hub's
@@ -175,8 +175,6 @@ def _check_namespace(repo_id: str, me: Mapping[str, Any]) -> None:
     their orgs, a read-only token, or an org where the user's role is read. Fine-grained tokens
     are left to the Hub (their per-repo rights are not in the answer).
     """
-    from hub_publish.errors import option
-
     namespace = repo_id.split("/", 1)[0]
     user = me.get("name")
     roles = {org.get("name"): org.get("roleInOrg") for org in me.get("orgs") or [] if isinstance(org, Mapping)}
@@ -206,17 +204,18 @@ def _as_folder(model_or_folder: Any, repo_id: str, save_kwargs: Mapping[str, Any
         if save_kwargs:
             raise HubPublishError(f"options {sorted(save_kwargs)} only apply when pushing a model, not a folder.")
         _check_links(folder)  # never publish what a link out of the folder points to
-        _require_manifest(folder)  # never publish a folder hub-publish could not load back
-        fmt.verify_folder(folder)  # never publish a folder whose files do not match its metadata
-        _warn_unexpected_files(folder)
-        yield folder, fmt.recorded_sha256(folder)
+        metadata = _require_manifest(folder)  # never publish a folder hub-publish could not load back
+        fmt.verify_folder(folder, metadata)  # never publish a folder whose files do not match its metadata
+        _warn_unexpected_files(folder, metadata)
+        yield folder, metadata.sha256s()
         return
     from hub_publish.packaging import save_pretrained
 
     with tempfile.TemporaryDirectory(prefix="hub-publish-push-") as tmp:
         folder = save_pretrained(model_or_folder, Path(tmp) / "model", repo_id=repo_id, **save_kwargs)
-        fmt.verify_folder(folder)  # free: save_pretrained recorded the digests it computed
-        yield folder, fmt.recorded_sha256(folder)
+        metadata = fmt.read_metadata(folder)
+        fmt.verify_folder(folder, metadata)  # free: save_pretrained recorded the digests it computed
+        yield folder, metadata.sha256s()
 
 
 @contextlib.contextmanager
@@ -284,10 +283,11 @@ def _upload_folder(
     deletions = []
     if delete_patterns:
         remote = api.list_repo_files(repo_id, revision=revision)
+        kept = {*names, ".gitattributes"}
         deletions = [
             CommitOperationDelete(path_in_repo=name)
             for name in filter_repo_objects(remote, allow_patterns=delete_patterns)
-            if name != ".gitattributes" and name not in set(names)
+            if name not in kept
         ]
     with _no_empty_commit_notice():  # the caller says "unchanged (no new commit)" itself
         return api.create_commit(
@@ -331,7 +331,7 @@ def _no_empty_commit_notice() -> Iterator[None]:
         _IN_PUSH.reset(reset)
 
 
-def _require_manifest(folder: Path) -> None:
+def _require_manifest(folder: Path) -> fmt.Metadata:
     """Refuse a folder that is not a hub-publish model folder: metadata.json (the manifest) must
     name the config and the weights, so that `fmt.verify_folder` checks what a load reads.
 
@@ -351,6 +351,7 @@ def _require_manifest(folder: Path) -> None:
             f"{constants.METADATA_FILE} in {folder} does not name {' or '.join(missing)}, so the folder cannot be verified "
             "or loaded; re-save the model with `hub-publish save SOURCE FOLDER --overwrite`, then push."
         )
+    return metadata
 
 
 def _check_links(folder: Path) -> None:
@@ -369,13 +370,13 @@ def _check_links(folder: Path) -> None:
                     )
 
 
-def _warn_unexpected_files(folder: Path) -> None:
+def _warn_unexpected_files(folder: Path, metadata: fmt.Metadata) -> None:
     """Say which files a push uploads that the folder's manifest does not name (notes, plots, ...)."""
     from hub_publish.errors import HubPublishWarning, warn
 
     # The card and the images it shows are written by hub-publish but never loaded, so not in the manifest.
     card_files = {constants.METADATA_FILE, constants.CARD_FILE, constants.MODEL_PLOT_FILE, constants.TRAINING_CURVES_FILE}
-    expected = set(fmt.read_metadata(folder).files) | card_files
+    expected = set(metadata.files) | card_files
     extra = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if d != ".cache"]  # huggingface_hub's own bookkeeping
